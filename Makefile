@@ -1,0 +1,129 @@
+# sessionfleet: the project's verbs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev,loadtest,bench]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## create .venv with the app and its dev tools
+
+.PHONY: system-deps
+system-deps: ## install the Debian packages tests need (redis, sentinel, haproxy, shellcheck)
+	scripts/install-system-deps.sh test
+
+.PHONY: run
+run: venv ## serve the app on 127.0.0.1:8000 (in-memory sessions, 5 demo users)
+	@password=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+	echo "log in as user-0001 .. user-0005 with password: $$password"; \
+	SESSIONFLEET_COOKIE_SECURE=false SESSIONFLEET_LOADTEST_USERS=5 \
+	SESSIONFLEET_LOADTEST_PASSWORD=$$password \
+	exec $(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
+
+.PHONY: lint
+lint: venv ## ruff, mypy, shellcheck
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	shellcheck -x -P SCRIPTDIR scripts/*.sh .ci/run helm/sessionfleet/files/*.sh
+	yamllint .
+
+.PHONY: docker
+docker: ## make sure a Docker engine runs (installs docker.io, mmdebstrap, docker-compose)
+	scripts/ensure-docker.sh
+
+.PHONY: test
+test: system-deps docker venv lint ## lint, then the whole test suite (slow tests included)
+	$(BIN)/pytest
+
+.PHONY: clean
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench
+bench: system-deps venv ## all benchmarks (~25 min), then regenerate docs/benchmarks.md
+	scripts/install-system-deps.sh bench
+	$(BIN)/python -m benchmarks.sessions_bench --rounds 5 --seconds 6
+	taskset -c 0 $(BIN)/python -m benchmarks.cpu_per_request --requests 6400 --rounds 5
+	$(BIN)/python -m benchmarks.memory_bench --sessions 100000
+	$(BIN)/python -m benchmarks.scaling --seconds 6 --rounds 3
+	$(BIN)/python -m benchmarks.failover --rounds 20
+	$(BIN)/python -m benchmarks.render
+
+.PHONY: bench-failover
+bench-failover: system-deps venv ## 20 Redis master kills under load on the loopback fleet (~5 min)
+	$(BIN)/python -m benchmarks.failover --rounds 20
+	$(BIN)/python -m benchmarks.render
+
+# --- images, local container cluster ------------------------------------------------------
+IMAGE ?= sessionfleet:dev
+BASE_IMAGE ?= python:3.11-slim-bookworm
+
+.PHONY: wheelhouse
+wheelhouse: venv ## the app's wheels for the image's Python (build/wheelhouse)
+	scripts/build-wheelhouse.sh
+
+.PHONY: base-images
+base-images: ## Debian base images for Python, Redis, HAProxy built with mmdebstrap (no pulls)
+	scripts/ensure-docker.sh
+	scripts/images.sh base
+
+.PHONY: image
+image: venv ## the app image (BASE_IMAGE=sessionfleet/python-base:bookworm where nothing can be pulled)
+	scripts/ensure-docker.sh
+	IMAGE=$(IMAGE) BASE_IMAGE=$(BASE_IMAGE) scripts/images.sh app
+
+.PHONY: local-up
+local-up: venv ## the local container cluster: 3 app + 3 Redis/Sentinel "nodes" + HAProxy on :8080
+	scripts/local-cluster.sh up
+
+.PHONY: local-down
+local-down: ## stop and remove the local container cluster
+	scripts/local-cluster.sh down
+
+# --- kind ----------------------------------------------------------------------------------
+# Settings (env): KIND_CLUSTER, NAMESPACE, RELEASE, IMAGE; see scripts/kind.sh.
+.PHONY: kind-up
+kind-up: ## kind cluster (1 control plane + 3 workers) and cloud-provider-kind for the Gateway
+	scripts/kind.sh up
+
+.PHONY: kind-load
+kind-load: ## load the app image into the kind nodes
+	scripts/kind.sh load
+
+.PHONY: deploy
+deploy: ## helm install/upgrade onto the kind cluster, wait, helm test (OTEL=1: send traces)
+	scripts/kind.sh deploy
+
+.PHONY: observability-up
+observability-up: ## OpenTelemetry Collector + Jaeger on kind (then: make deploy OTEL=1)
+	scripts/kind.sh observability
+
+.PHONY: undeploy
+undeploy: ## helm uninstall and delete the namespace
+	scripts/kind.sh undeploy
+
+.PHONY: kind-down
+kind-down: ## delete the kind cluster and the cloud-provider-kind container
+	scripts/kind.sh down
+
+# --- load tests ----------------------------------------------------------------------------
+.PHONY: demo
+demo: venv ## the main job: local cluster + 3 min of Locust with pod kill, failover, node loss
+	scripts/demo.sh
+
+.PHONY: loadtest
+loadtest: venv ## Locust against TARGET=http://... with CHAOS=none|local|kubernetes (DURATION, USERS)
+	scripts/loadtest.sh

@@ -1,0 +1,1 @@
+"""Demo routes: what Locust, the benchmarks and the docs drive."""

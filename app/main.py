@@ -1,0 +1,167 @@
+"""The application factory: wires settings, store, middleware, routes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+from .api import auth, cart, counter, health, sessions
+from .body_limit import BodyLimitMiddleware
+from .logging_setup import configure_logging
+from .metrics import HTTPMetricsMiddleware, PrometheusObserver, metrics_endpoint
+from .origin_check import OriginCheckMiddleware
+from .readiness import StoreHealth
+from .redis_client import Closer, make_redis
+from .served_by import ServedByMiddleware
+from .sessions import (
+    CookiePolicy,
+    Limits,
+    MemorySessionStore,
+    RedisSessionStore,
+    SessionConfig,
+    SessionError,
+    SessionManager,
+    SessionMiddleware,
+    SessionStore,
+    error_response,
+)
+from .sessions.observer import SessionObserver
+from .settings import Settings
+from .telemetry import EXCLUDED_URLS, setup_tracing
+from .throttle import Counters, LoginThrottle, MemoryCounters, RedisCounters
+from .users import UserDirectory
+
+log = logging.getLogger("sessionfleet")
+MAX_BODY_BYTES = 64 * 1024
+LOOKUP_THREADS = 64
+
+
+def make_store(
+    settings: Settings, observer: SessionObserver
+) -> tuple[SessionStore, Counters, list[Closer]]:
+    """The session store and login-failure counters the settings ask for (no I/O yet)."""
+    limits = Limits(
+        idle_ms=settings.session_idle_timeout * 1000,
+        lifetime_ms=settings.session_absolute_lifetime * 1000,
+        max_bytes=settings.session_max_bytes,
+    )
+    if not settings.uses_redis:
+        log.warning(
+            "NO REDIS CONFIGURED: sessions live in this process only. Do not run more than "
+            "one worker or replica like this; set SESSIONFLEET_REDIS_URL or "
+            "SESSIONFLEET_REDIS_SENTINELS."
+        )
+        return MemorySessionStore(limits), MemoryCounters(), []
+    client, closers, census = make_redis(settings)
+    store = RedisSessionStore(
+        client,
+        limits,
+        wait_replicas=settings.wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
+        deadline=settings.store_deadline,
+        observer=observer,
+        census=census,
+    )
+    return store, RedisCounters(client, settings.store_deadline), closers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level, settings.replica_name)
+    tracer_provider = setup_tracing(settings)
+    observer = PrometheusObserver()
+    store, counters, closers = make_store(settings, observer)
+    manager = SessionManager(
+        store,
+        CookiePolicy(name=settings.cookie_name, secure=settings.cookie_secure),
+        SessionConfig(
+            lifetime_s=settings.session_absolute_lifetime,
+            max_sessions_per_user=settings.max_sessions_per_user,
+            durable_writes=settings.redis_wait_all_writes,
+        ),
+        observer,
+    )
+    password = settings.loadtest_password
+    state: dict[str, Any] = {
+        "manager": manager,
+        "users": UserDirectory.from_file(
+            settings.users_file,
+            loadtest_users=settings.loadtest_users,
+            loadtest_password=password.get_secret_value() if password else None,
+        ),
+        "throttle": LoginThrottle(
+            counters,
+            per_user=settings.login_max_failures_per_user,
+            per_client=settings.login_max_failures_per_client,
+            window_s=settings.login_failure_window,
+        ),
+        "store_health": StoreHealth(
+            store, grace=settings.readiness_grace, probe_timeout=settings.store_deadline
+        ),
+        "retry_after": settings.retry_after,
+    }
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        # Name lookups run on the loop's default executor (a handful of threads). When a node
+        # vanishes its name can take seconds to fail, and a burst of such lookups must not
+        # leave none for the healthy nodes' names.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="sessionfleet-io")
+        )
+        try:
+            yield state
+        finally:
+            for close in closers:
+                await close()
+
+    app = FastAPI(title="sessionfleet", lifespan=lifespan)
+    for module in (auth, cart, counter, sessions, health):
+        app.include_router(module.router)
+    app.add_route("/metrics", metrics_endpoint(store.count), include_in_schema=False)
+
+    @app.exception_handler(SessionError)
+    async def session_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SessionError)
+        return error_response(exc, settings.retry_after)
+
+    # Added last = runs first: tracing, metrics, the replica header, size and origin checks,
+    # then sessions.
+    app.add_middleware(
+        SessionMiddleware,
+        manager=manager,
+        store_deadline=settings.store_deadline,
+        retry_after=settings.retry_after,
+    )
+    trusted = frozenset(o.strip() for o in settings.trusted_origins.split(",") if o.strip())
+    app.add_middleware(OriginCheckMiddleware, trusted_origins=trusted)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(ServedByMiddleware, replica=settings.replica_name)
+    app.add_middleware(HTTPMetricsMiddleware)
+    if tracer_provider is not None:
+        # Outermost: the server span covers everything, session spans nest inside it.
+        app.add_middleware(
+            OpenTelemetryMiddleware, tracer_provider=tracer_provider, excluded_urls=EXCLUDED_URLS
+        )
+    return app
+
+
+@functools.cache
+def _default_app() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> Any:
+    # `app.main:app` for servers, built on first access so importing this module does no work.
+    if name == "app":
+        return _default_app()
+    raise AttributeError(name)

@@ -1,0 +1,141 @@
+"""Prometheus metrics: HTTP latency, session load/commit latency, conflicts, store retries,
+replica-acknowledgement failures, active sessions. Served at /metrics.
+
+Under gunicorn each worker is a process: with PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py
+does), values live in that directory and /metrics adds up every worker's. Labels never carry
+a session ID or a user name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .sessions import StoreUnavailable
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+ACTIVE_SESSIONS_MAX_AGE = 30.0  # seconds between counts of the store's sessions (a SCAN)
+
+HTTP_LATENCY = Histogram(
+    "sessionfleet_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+SESSION_LOAD = Histogram(
+    "sessionfleet_session_load_seconds",
+    "Session load latency (one store round trip)",
+    ["found"],
+    buckets=LATENCY_BUCKETS,
+)
+SESSION_COMMIT = Histogram(
+    "sessionfleet_session_commit_seconds",
+    "Session commit latency (round trip + replica wait)",
+    ["mode"],
+    buckets=LATENCY_BUCKETS,
+)
+CONFLICTS = Counter(
+    "sessionfleet_session_conflicts_total", "Concurrent changes of one session key", ["outcome"]
+)
+STORE_RETRIES = Counter(
+    "sessionfleet_store_retries_total",
+    "Store calls retried (failover, timeouts)",
+    ["operation", "error"],
+)
+REPLICA_ACK_FAILURES = Counter(
+    "sessionfleet_replica_ack_failures_total", "Commits not acknowledged by enough replicas in time"
+)
+ACTIVE_SESSIONS = Gauge(
+    "sessionfleet_sessions_active",
+    "Sessions in the store (counted at most every 30 s)",
+    multiprocess_mode="max",
+)
+
+
+class PrometheusObserver:
+    """The session layer's `SessionObserver`, counting into the metrics above."""
+
+    def loaded(self, seconds: float, found: bool) -> None:
+        SESSION_LOAD.labels(found=str(found).lower()).observe(seconds)
+
+    def committed(self, seconds: float, mode: str, conflicts: int) -> None:
+        SESSION_COMMIT.labels(mode=mode).observe(seconds)
+
+    def conflict(self, outcome: str) -> None:
+        CONFLICTS.labels(outcome=outcome).inc()
+
+    def store_retry(self, operation: str, error: str) -> None:
+        STORE_RETRIES.labels(operation=operation, error=error).inc()
+
+    def replica_ack_failed(self) -> None:
+        REPLICA_ACK_FAILURES.inc()
+
+
+class HTTPMetricsMiddleware:
+    """Times every HTTP request, labelled by route template (never the raw path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            HTTP_LATENCY.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+
+def metrics_endpoint(
+    count_sessions: Callable[[], Awaitable[int]],
+) -> Callable[[Request], Awaitable[Response]]:
+    counted_at = -ACTIVE_SESSIONS_MAX_AGE
+
+    async def metrics(_: Request) -> Response:
+        nonlocal counted_at
+        if time.monotonic() - counted_at >= ACTIVE_SESSIONS_MAX_AGE:
+            counted_at = time.monotonic()
+            with contextlib.suppress(StoreUnavailable):  # an outage must not break the scrape
+                ACTIVE_SESSIONS.set(await count_sessions())
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    from prometheus_client import REGISTRY
+
+    return REGISTRY

@@ -1,0 +1,39 @@
+"""Server-side sessions for ASGI apps: lazy loading, per-key optimistic commits, rotation,
+per-user index, Redis (standalone or Sentinel) or in-memory stores. No FastAPI needed."""
+
+from .cookies import CookiePolicy
+from .errors import (
+    NotDurable,
+    SessionConflict,
+    SessionEnded,
+    SessionError,
+    SessionTooLarge,
+    StoreUnavailable,
+)
+from .manager import SessionConfig, SessionManager
+from .memory_store import MemorySessionStore
+from .middleware import SessionMiddleware
+from .redis_store import RedisSessionStore
+from .responses import error_response
+from .session import Session
+from .store import Limits, SessionInfo, SessionStore
+
+__all__ = [
+    "CookiePolicy",
+    "Limits",
+    "MemorySessionStore",
+    "NotDurable",
+    "RedisSessionStore",
+    "Session",
+    "SessionConfig",
+    "SessionConflict",
+    "SessionEnded",
+    "SessionError",
+    "SessionInfo",
+    "SessionManager",
+    "SessionMiddleware",
+    "SessionStore",
+    "SessionTooLarge",
+    "StoreUnavailable",
+    "error_response",
+]

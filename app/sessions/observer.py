@@ -1,0 +1,56 @@
+"""What the session layer reports as it works: traces (OpenTelemetry API) and an observer hook
+for metrics. Without an OpenTelemetry SDK installed the spans are no-ops; without an observer
+nothing is counted. Session IDs never appear: at most the first 8 hex digits of the store key
+(itself a SHA-256 digest of the ID)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Protocol
+
+from opentelemetry import trace
+
+_tracer = trace.get_tracer("sessionfleet.sessions")
+_NO_SPAN = contextlib.nullcontext(trace.INVALID_SPAN)  # reusable: no state
+
+
+def span(name: str) -> contextlib.AbstractContextManager[Any]:
+    """A span when an OpenTelemetry SDK is installed; otherwise a shared no-op context
+    (the API's own no-op still costs a context switch per span on the hot path)."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return _NO_SPAN
+    return _tracer.start_as_current_span(name)
+
+
+def key_prefix(store_key: str | None) -> str:
+    return store_key[:8] if store_key else ""
+
+
+class SessionObserver(Protocol):
+    def loaded(self, seconds: float, found: bool) -> None: ...
+
+    def committed(self, seconds: float, mode: str, conflicts: int) -> None: ...
+
+    def conflict(self, outcome: str) -> None:
+        """outcome: "reapplied" (an update function ran again) or "refused" (409)."""
+
+    def store_retry(self, operation: str, error: str) -> None: ...
+
+    def replica_ack_failed(self) -> None: ...
+
+
+class NullObserver:
+    def loaded(self, seconds: float, found: bool) -> None:
+        pass
+
+    def committed(self, seconds: float, mode: str, conflicts: int) -> None:
+        pass
+
+    def conflict(self, outcome: str) -> None:
+        pass
+
+    def store_retry(self, operation: str, error: str) -> None:
+        pass
+
+    def replica_ack_failed(self) -> None:
+        pass

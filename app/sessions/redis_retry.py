@@ -1,0 +1,87 @@
+"""Bounded retries of Redis calls across failovers, inside the request's deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from opentelemetry import trace
+from redis import exceptions as rx
+
+from .deadline import deadline_for
+from .errors import NotDurable, StoreUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Replies a master gives while it cannot take writes yet (or any more): worth retrying.
+_TRANSIENT_REPLIES = ("NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "READONLY")
+# Capped low: after a failover the first retry that finds the new master should not sleep
+# long; retries are bounded by the request deadline and the number of requests in flight.
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.02, 0.1
+
+
+def is_transient(exc: BaseException) -> bool:
+    # MasterNotFoundError, BusyLoadingError and the Sentinel client's "previous master is now
+    # a replica" are ConnectionErrors; a READONLY reply is a ResponseError.
+    if isinstance(exc, rx.ConnectionError | rx.TimeoutError | TimeoutError | NotDurable):
+        return True
+    return isinstance(exc, rx.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
+
+
+async def with_retry(
+    op: Callable[[], Awaitable[T]],
+    default_budget: float,
+    name: str,
+    on_retry: Callable[[str, str], None] | None = None,
+) -> T:
+    """Run `op` until it succeeds, fails for good, or the deadline passes.
+
+    Raises `StoreUnavailable` (or `NotDurable`) once the deadline is reached; never blocks
+    longer than the deadline, even on a server that stopped answering.
+    """
+    deadline = deadline_for(default_budget)
+    delay = _BACKOFF_FIRST
+    attempt = 0
+    last: Exception | None = None
+    while True:
+        attempt += 1
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _give_up(last)
+        try:
+            async with asyncio.timeout(remaining):
+                return await op()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if last is None or not isinstance(last, NotDurable) or isinstance(exc, NotDurable):
+                last = exc  # a timeout after "too few replicas" is still "too few replicas"
+            remaining = deadline - time.monotonic()
+            error = type(exc).__name__
+            trace.get_current_span().add_event(
+                "store.retry",
+                {"store.operation": name, "store.attempt": attempt, "error.type": error},
+            )
+            if on_retry is not None:
+                on_retry(name, error)
+            log.warning(
+                "redis %s failed (attempt %d, %.2fs left): %s: %s",
+                name,
+                attempt,
+                max(remaining, 0.0),
+                type(exc).__name__,
+                exc,
+            )
+            if remaining <= delay:
+                raise _give_up(last) from exc
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+
+def _give_up(last: Exception | None) -> StoreUnavailable:
+    return last if isinstance(last, NotDurable) else StoreUnavailable()

@@ -1,0 +1,309 @@
+"""Session store on Redis (standalone or behind Sentinel).
+
+Layout (every key one script touches shares a hash tag, so Redis Cluster is a small step):
+  sf:{<store key>}:s     hash: data fields '<version>:<json>' + metadata fields '#...'
+  sf:{u:<user>}:idx      sorted set: store keys of a user's sessions, scored by end of life
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, TypeVar, cast
+
+from opentelemetry import trace
+from redis import exceptions as rx
+from redis.asyncio import Redis
+
+from .batching import CommandBatcher
+from .deadline import deadline_for
+from .errors import NotDurable, SessionEnded, SessionTooLarge
+from .observer import NullObserver, SessionObserver
+from .redis_retry import with_retry
+from .store import (
+    CommitRequest,
+    CommitResult,
+    Limits,
+    SessionInfo,
+    StoredSession,
+    log_corrupt,
+)
+
+T = TypeVar("T")
+# Index entries are pruned this long after their session's end of life: app clocks may lag
+# the Redis clock that set it.
+_INDEX_SKEW_MS = 60_000
+_WAIT_MARGIN_MS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaCensus:
+    """What Sentinel says: the master's address, how many of its replicas are not known to be
+    down, and whether a failover is under way."""
+
+    master: tuple[str, int]
+    replicas: int
+    failing_over: bool
+
+
+Census = Callable[[], Awaitable[ReplicaCensus | None]]
+CENSUS_MAX_AGE = 1.0  # seconds a census is trusted
+
+
+class _Script:
+    def __init__(self, filename: str) -> None:
+        self.source = resources.files(__package__).joinpath("lua", filename).read_text()
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()  # noqa: S324 (Redis' script id)
+
+
+_LOAD = _Script("load.lua")
+_COMMIT = _Script("commit.lua")
+
+
+def session_key(key: str) -> str:
+    return f"sf:{{{key}}}:s"
+
+
+def index_key(user: str) -> str:
+    return f"sf:{{u:{user}}}:idx"
+
+
+def parse_fields(flat: Sequence[bytes]) -> StoredSession | None:
+    """Decode HGETALL output; None when metadata is missing or garbled (corrupt entry)."""
+    meta: dict[str, int] = {}
+    fields: dict[str, tuple[int, bytes]] = {}
+    try:
+        for i in range(0, len(flat), 2):
+            name, value = flat[i].decode(), flat[i + 1]
+            if name.startswith("#"):
+                if name != "#k":
+                    meta[name] = int(value)
+                continue
+            version, _, payload = value.partition(b":")
+            fields[name] = (int(version), payload)
+        return StoredSession(fields, created_ms=meta["#c"], expires_at_ms=meta["#a"])
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return None
+
+
+class RedisSessionStore:
+    single_process = False
+
+    def __init__(
+        self,
+        client: Redis,
+        limits: Limits,
+        *,
+        wait_replicas: int,
+        wait_timeout_ms: int,
+        deadline: float,
+        observer: SessionObserver | None = None,
+        census: Census | None = None,
+    ) -> None:
+        self.client = client
+        self.limits = limits
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+        self.deadline = deadline
+        self.observer = observer or NullObserver()
+        self.batcher = CommandBatcher(client)
+        self.census = census
+        self._census: ReplicaCensus | None = None
+        self._census_at = -CENSUS_MAX_AGE
+        self._census_task: asyncio.Task[ReplicaCensus | None] | None = None
+
+    async def _retry(self, op: Callable[[], Awaitable[T]], name: str) -> T:
+        return await with_retry(op, self.deadline, name, self.observer.store_retry)
+
+    async def _eval(
+        self, script: _Script, key: str, *args: Any, replicas: int | None = None
+    ) -> Any:
+        """EVALSHA (falling back to EVAL once per server) plus, when `replicas` is given, the
+        acknowledgement of its batch by that many replicas: one round trip, shared with
+        concurrent requests."""
+        wait = (self._wait_budget_ms(), replicas) if replicas else None
+        reply, acked = await self.batcher.call("EVALSHA", script.sha, 1, key, *args, wait=wait)
+        if isinstance(reply, rx.NoScriptError):
+            # A fresh master after a failover, or a restart: send the script itself once.
+            reply, acked = await self.batcher.call("EVAL", script.source, 1, key, *args, wait=wait)
+        if isinstance(reply, Exception):
+            raise reply
+        if replicas:
+            span = trace.get_current_span()
+            span.set_attribute("redis.wait.replicas_acked", acked or 0)
+            span.set_attribute("redis.wait.replicas_required", replicas)
+            if (acked or 0) < replicas:
+                self.observer.replica_ack_failed()
+                raise NotDurable()
+        return reply
+
+    async def _required_replicas(self) -> int:
+        """Replicas a durable commit must reach: the configured minimum, raised to every
+        replica Sentinel does not know to be down. Waiting for one replica is not enough: if
+        Sentinel promotes another (a false alarm on a live master does that), a write the
+        deposed master got acknowledged by the first is erased when it rejoins.
+        Raises `NotDurable` (retried) while a failover is under way or when the master this
+        client writes to is no longer the one Sentinel names: nothing could be acknowledged."""
+        if self.census is None:
+            return self.wait_replicas
+        if time.monotonic() - self._census_at > CENSUS_MAX_AGE:
+            if self._census_task is None or self._census_task.done():
+                self._census_task = asyncio.ensure_future(self.census())
+            # Shared by every request of this process; one cut off by its deadline leaves it.
+            self._census = await asyncio.shield(self._census_task)
+            self._census_at = time.monotonic()
+        census = self._census
+        if census is None:  # no Sentinel answered: the configured minimum
+            return self.wait_replicas
+        if census.failing_over:
+            raise NotDurable("a failover is under way")
+        pool: Any = self.client.connection_pool  # a SentinelConnectionPool when there is a census
+        current = getattr(pool, "master_address", None)
+        if current is not None and tuple(current) != census.master:
+            await pool.get_master_address()  # steer new connections to the new master
+            raise NotDurable("the master changed")
+        return max(self.wait_replicas, census.replicas)
+
+    def _wait_budget_ms(self) -> int:
+        # Let WAIT answer (with a count) before the request's deadline cuts the call off.
+        left_ms = (deadline_for(self.deadline) - time.monotonic()) * 1000 - _WAIT_MARGIN_MS
+        return max(1, min(self.wait_timeout_ms, int(left_ms)))
+
+    async def load(self, key: str) -> StoredSession | None:
+        reply = await self._retry(
+            lambda: self._eval(_LOAD, session_key(key), self.limits.idle_ms), "load"
+        )
+        if not reply:
+            return None
+        stored = parse_fields(reply)
+        if stored is None:
+            log_corrupt(key, "unreadable metadata")
+        return stored
+
+    async def commit(self, key: str, request: CommitRequest) -> CommitResult:
+        args: list[Any] = [
+            request.token,
+            "n" if request.create else "u",
+            self.limits.idle_ms,
+            self.limits.lifetime_ms,
+            self.limits.max_bytes,
+            len(request.sets),
+        ]
+        for name, (expected, value) in request.sets.items():
+            args += (name, expected, value)
+        for name, expected in request.deletes.items():
+            args += (name, expected)
+        durable = request.durable and self.wait_replicas > 0
+
+        async def op() -> Any:
+            replicas = await self._required_replicas() if durable else None
+            return await self._eval(_COMMIT, session_key(key), *args, replicas=replicas)
+
+        reply = await self._retry(op, "commit")
+        status = reply[0]
+        if status == 1:
+            return CommitResult(version=int(reply[1]))
+        if status == -1:
+            raise SessionEnded()
+        if status == -2:
+            raise SessionTooLarge(
+                f"session data would be {reply[1]} bytes, over the {self.limits.max_bytes} budget"
+            )
+        conflicts: dict[str, tuple[int, bytes] | None] = {}
+        for i in range(1, len(reply), 2):
+            version, _, payload = reply[i + 1].partition(b":")
+            conflicts[reply[i].decode()] = (int(version), payload) if reply[i + 1] else None
+        return CommitResult(conflicts=conflicts)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+
+        async def op() -> None:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:  # one DEL per key: keys live in different hash slots
+                    pipe.delete(session_key(key))
+                await pipe.execute()
+
+        await self._retry(op, "delete")
+
+    async def index_add(self, user: str, key: str, expires_at_ms: int, cap: int) -> None:
+        idx = index_key(user)
+
+        async def op() -> list[bytes]:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(idx, "-inf", _now_ms() - _INDEX_SKEW_MS)
+                pipe.zadd(idx, {key: expires_at_ms})
+                pipe.pexpireat(idx, expires_at_ms + _INDEX_SKEW_MS, nx=True)
+                pipe.pexpireat(idx, expires_at_ms + _INDEX_SKEW_MS, gt=True)
+                pipe.zcard(idx)
+                replies = await pipe.execute()
+            excess = replies[-1] - cap
+            if excess <= 0:
+                return []
+            popped = cast(list[tuple[bytes, float]], await self.client.zpopmin(idx, excess))
+            return [member for member, _ in popped]
+
+        evicted = await self._retry(op, "index_add")
+        await self.delete([member.decode() for member in evicted])
+
+    async def index_list(self, user: str) -> list[SessionInfo]:
+        idx = index_key(user)
+
+        async def op() -> list[SessionInfo]:
+            raw = cast(list[bytes], await self.client.zrange(idx, 0, -1))
+            members = [m.decode() for m in raw]
+            if not members:
+                return []
+            async with self.client.pipeline(transaction=False) as pipe:
+                for member in members:
+                    pipe.hmget(session_key(member), "#c", "#a")
+                    pipe.pttl(session_key(member))
+                replies = await pipe.execute()
+            now = _now_ms()
+            live, gone = [], []
+            for i, member in enumerate(members):
+                (created, end), ttl = replies[2 * i], replies[2 * i + 1]
+                if created is None or end is None or ttl < 0:
+                    gone.append(member)
+                    continue
+                live.append(SessionInfo(member, int(created), int(end), now + ttl))
+            if gone:
+                await self.client.zrem(idx, *gone)
+            return live
+
+        return await self._retry(op, "index_list")
+
+    async def index_remove(self, user: str, keys: Sequence[str]) -> None:
+        if keys:
+            idx = index_key(user)
+            await self._retry(lambda: self.client.zrem(idx, *keys), "index_remove")
+
+    async def count(self) -> int:
+        async def op() -> int:
+            keys = 0
+            async for _ in self.client.scan_iter(match=session_key("*"), count=1000):
+                keys += 1
+            return keys
+
+        return await self._retry(op, "count")
+
+    async def ping(self) -> None:
+        await self._retry(self._check_writable_master, "ping")
+
+    async def _check_writable_master(self) -> None:
+        # The client trusts whichever node Sentinel names: ask the node itself.
+        role = await self.client.execute_command("ROLE")
+        if role[0] != b"master":
+            raise rx.ReadOnlyError("READONLY connected node is not a master")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

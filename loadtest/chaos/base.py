@@ -1,0 +1,38 @@
+"""What a chaos backend can do. The same scenario files drive the local container cluster
+(`local.py`) and a Kubernetes cluster (`kubernetes.py`)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class ChaosError(RuntimeError):
+    """An action could not be carried out (the run reports it; it is not a session anomaly)."""
+
+
+class ChaosBackend(ABC):
+    """Each action returns a one-line description of what it did, for the run's event log."""
+
+    @abstractmethod
+    def kill_app(self, replica: str = "") -> str:
+        """One app replica dies (a pod kill); it comes back by itself."""
+
+    @abstractmethod
+    def kill_redis_master(self) -> str:
+        """The Redis master's container dies; Sentinel must fail over."""
+
+    @abstractmethod
+    def recreate_redis_master_with_new_ip(self) -> str:
+        """The master's pod is replaced: back empty, at a new IP address."""
+
+    @abstractmethod
+    def master_node(self) -> str:
+        """The node the Redis master runs on (losing it costs a failover too)."""
+
+    @abstractmethod
+    def lose_node(self, node: str) -> str:
+        """A whole node disappears: its app replica, Redis and Sentinel at once."""
+
+    @abstractmethod
+    def restore_node(self, node: str) -> str:
+        """A lost node comes back."""

@@ -1,0 +1,69 @@
+"""Chaos schedules and their execution during a run. The same plans drive both backends.
+
+A plan is a list of (fraction of the run time, action). `standard` has at least one pod kill,
+one Redis master failover and one node loss, then gives the node back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+
+from .chaos.base import ChaosBackend, ChaosError
+from .run_state import RunState
+
+PLANS: dict[str, list[tuple[float, str]]] = {
+    "standard": [
+        (0.15, "kill_app"),
+        (0.35, "kill_redis_master"),
+        (0.55, "lose_node"),
+        (0.75, "restore_node"),
+        (0.85, "recreate_redis_master_with_new_ip"),
+    ],
+    "failover": [(0.3, "kill_redis_master"), (0.65, "kill_redis_master")],
+    "pods": [(0.25, "kill_app"), (0.5, "kill_app"), (0.75, "kill_app")],
+    "node": [(0.3, "lose_node"), (0.8, "restore_node")],
+}
+
+
+def plan(name: str, run_seconds: float) -> list[tuple[float, str]]:
+    if name not in PLANS:
+        raise SystemExit(f"unknown chaos plan {name!r}; known: {', '.join(PLANS)}")
+    return [(fraction * run_seconds, action) for fraction, action in PLANS[name]]
+
+
+def backend(options: Any) -> ChaosBackend:
+    if options.chaos == "local":
+        from .chaos.local import LocalCluster
+
+        return LocalCluster(project=options.chaos_project)
+    from .chaos.kubernetes import KubernetesCluster
+
+    return KubernetesCluster(namespace=options.chaos_namespace, release=options.chaos_release)
+
+
+def execute(schedule: list[tuple[float, str]], chaos: ChaosBackend, run: RunState) -> None:
+    """Run the schedule (a greenlet): each action at its offset from the start, logged."""
+    lost_node: str | None = None
+    for offset, action in schedule:
+        gevent.sleep(max(0.0, offset - (run.second() + 0.0)))
+        try:
+            if action == "lose_node":
+                node = chaos.master_node()
+                outcome = chaos.lose_node(node)
+                lost_node = node
+            elif action == "restore_node":
+                if lost_node is None:
+                    continue
+                outcome = chaos.restore_node(lost_node)
+                lost_node = None
+            else:
+                outcome = getattr(chaos, action)()
+            run.chaos_event(action, outcome, ok=True)
+            print(f"[chaos t={run.second():>4}s] {outcome}", flush=True)
+        except (ChaosError, OSError) as exc:
+            run.chaos_event(action, str(exc), ok=False)
+            print(f"[chaos t={run.second():>4}s] {action} FAILED: {exc}", flush=True)
+    if lost_node is not None:  # never leave a node down after the run
+        run.chaos_event("restore_node", chaos.restore_node(lost_node), ok=True)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make demo`: build and start the local container cluster, run ~3 minutes of Locust with a pod
+# kill, a Redis master failover and a node loss, print the verdict and the report, tear down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trap 'scripts/local-cluster.sh down >/dev/null 2>&1 || true' EXIT
+scripts/local-cluster.sh up
+report=${REPORT:-reports/demo-$(date +%Y%m%d-%H%M%S)}
+status=0
+TARGET=http://127.0.0.1:${INGRESS_PORT:-8080} CHAOS=local DURATION=${DURATION:-180} \
+  REPORT=$report scripts/loadtest.sh || status=$?
+echo "report: $report/index.html (timeline: $report/timeline.svg, Locust: $report/locust.html)"
+exit "$status"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project runs (only those missing). Needs root or sudo.
+# Usage: scripts/install-system-deps.sh [package-group...]   groups: test (default), docker
+set -euo pipefail
+
+declare -A binary_of=(
+  [redis-server]=redis-server
+  [redis-sentinel]=redis-sentinel
+  [haproxy]=haproxy
+  [shellcheck]=shellcheck
+  [yamllint]=yamllint
+  [wrk]=wrk
+  [docker.io]=dockerd
+  [mmdebstrap]=mmdebstrap
+)
+groups=("${@:-test}")
+wanted=()
+for group in "${groups[@]}"; do
+  case "$group" in
+    test) wanted+=(redis-server redis-sentinel haproxy shellcheck yamllint) ;;
+    bench) wanted+=(wrk) ;;
+    docker) wanted+=(docker.io mmdebstrap) ;;
+    *) echo "unknown group: $group" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for package in "${wanted[@]}"; do
+  command -v "${binary_of[$package]}" >/dev/null 2>&1 || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts packaged daemons on install; the project runs its own instances.
+for service in redis-server redis-sentinel haproxy; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
