@@ -134,6 +134,15 @@ class CartModel:
     def reset(self) -> None:
         self.items.clear()
 
+    def logged_in_again(self, *, old_session_may_live: bool) -> None:
+        """A login keeps the data of the session it starts from. After a logout that was
+        never confirmed that may be the old session: its cart, or nothing if the logout went
+        through after all."""
+        if old_session_may_live:
+            self.maybe_emptied()
+        else:
+            self.reset()
+
     def maybe_emptied(self) -> None:
         """A checkout went unanswered: the cart is either unchanged or empty."""
         for bounds in self.items.values():

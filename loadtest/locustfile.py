@@ -140,9 +140,14 @@ class ShopperUser(SessionUser):
     weight = 3
     SKUS = tuple(f"sku-{i}" for i in range(8))
 
-    def on_login(self) -> None:
+    def on_start(self) -> None:
         self.cart = CartModel()
-        self.checkouts = 0
+        self.logout_unconfirmed = False
+        super().on_start()
+
+    def on_login(self) -> None:
+        self.cart.logged_in_again(old_session_may_live=self.logout_unconfirmed)
+        self.logout_unconfirmed = False
 
     @task
     def journey(self) -> None:
@@ -172,7 +177,8 @@ class ShopperUser(SessionUser):
         if present and random.random() < 0.3:
             self._checkout()
         if random.random() < 0.2:
-            self.call("POST", "/logout", expected=(204,))
+            logout = self.call("POST", "/logout", expected=(204,))
+            self.logout_unconfirmed = logout.status != 204
             self.logged_in = False
             self.call("GET", "/me", name="/me (after logout)", expected=(401,))
 

@@ -50,6 +50,7 @@ def summarize(environment: Environment, run: RunState, *, max_error_rate: float)
         "session_anomalies": fatal,
         "plain_error_rate": round(error_rate, 4),
         "max_error_rate": max_error_rate,
+        "fatal_anomalies": [a for a in run.anomalies if a["kind"] in FATAL],
         "first_anomalies": run.anomalies[:50],
         "verdict": {"pass": not reasons, "reasons": reasons},
     }

@@ -14,6 +14,7 @@ from .errors import SessionEnded, SessionTooLarge
 from .store import CommitRequest, CommitResult, Limits, SessionInfo, StoredSession
 
 _SWEEP_EVERY = 1024  # commits between sweeps of expired entries
+_RECENT_COMMITS = 16  # tokens remembered per session, as in commit.lua
 
 
 @dataclass(slots=True)
@@ -23,7 +24,8 @@ class _Entry:
     idle_until_ms: int
     version: int = 0
     size: int = 0
-    token: str = ""
+    # Recent commits, token -> version: a retried commit is recognised even after others.
+    recent: dict[str, int] = field(default_factory=dict)
     fields: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
@@ -61,8 +63,8 @@ class MemorySessionStore:
     async def commit(self, key: str, request: CommitRequest) -> CommitResult:
         now = _now_ms()
         entry = self._live(key, now)
-        if entry is not None and entry.token == request.token:
-            return CommitResult(version=entry.version)
+        if entry is not None and request.token in entry.recent:
+            return CommitResult(version=entry.recent[request.token])
         if (entry is None) != request.create:
             raise SessionEnded()
         if entry is None:
@@ -89,7 +91,10 @@ class MemorySessionStore:
             entry.fields[name] = (version, value)
         for name in request.deletes:
             entry.fields.pop(name, None)
-        entry.version, entry.size, entry.token = version, size, request.token
+        entry.version, entry.size = version, size
+        entry.recent[request.token] = version
+        if len(entry.recent) > _RECENT_COMMITS:
+            del entry.recent[next(iter(entry.recent))]
         self._slide(entry, now)
         self._entries[key] = entry
         self._sweep(now)

@@ -58,7 +58,7 @@ def test_one_minute_chaos_run_loses_no_session(fleet_env: Fleet, tmp_path: Path)
     output = run.stdout[-4000:] + run.stderr[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["sessions_lost"] == 0, output
-    assert summary["session_anomalies"] == 0, summary["first_anomalies"]
+    assert summary["session_anomalies"] == 0, summary["fatal_anomalies"]
     actions = [event["action"] for event in summary["chaos_events"] if event["ok"]]
     assert {"kill_app", "kill_redis_master", "lose_node", "restore_node"} <= set(actions), summary[
         "chaos_events"

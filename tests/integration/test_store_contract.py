@@ -111,6 +111,18 @@ async def test_retried_commit_is_applied_once(store: SessionStore) -> None:
     assert again.ok and again.version == first.version
 
 
+async def test_retried_commit_is_applied_once_after_another_commit(store: SessionStore) -> None:
+    # Two tabs: A is applied, then B; A's answer is lost and A is retried with A's versions.
+    v1 = (await store.commit("k1", create(a=b"1", b=b"1"))).version
+    tab_a = update("token-a", {"a": (v1, b"2")})
+    applied_a = await store.commit("k1", tab_a)
+    applied_b = await store.commit("k1", update("token-b", {"b": (v1, b"2")}))
+    retried_a = await store.commit("k1", tab_a)
+    assert retried_a.ok and retried_a.version == applied_a.version != applied_b.version
+    loaded = await store.load("k1")
+    assert loaded is not None and loaded.fields["a"] == (applied_a.version, b"2")
+
+
 async def test_update_of_deleted_session_ends_it(store: SessionStore) -> None:
     v1 = (await store.commit("k1", create(a=b"1"))).version
     await store.delete(["k1"])

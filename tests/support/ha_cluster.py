@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .processes import ROOT, AppServer, Proc, free_port, port_open, wait_until
+from .processes import ROOT, AppServer, Proc, free_port, wait_until
 
 FILES = ROOT / "helm" / "sessionfleet" / "files"
 MASTER_NAME = "sessionfleet"
@@ -241,7 +242,15 @@ class HACluster:
         if haproxy is None:
             raise RuntimeError("haproxy not found: run `make system-deps`")
         self.proxy = Proc([haproxy, "-db", "-f", str(config)], self.workdir / "haproxy.log")
-        wait_until(lambda: port_open(self.proxy_port), 10, "haproxy")
+        wait_until(self._proxy_reaches_every_replica, 20, "haproxy routing to every replica")
+
+    def _proxy_reaches_every_replica(self) -> bool:
+        """Round robin over the replicas HAProxy holds up: 2N requests see all N of them."""
+        served = set()
+        with httpx.Client(base_url=self.url, timeout=1) as client:
+            for _ in range(2 * len(self.apps)):
+                served.add(client.get("/healthz").headers.get("x-served-by"))
+        return served == {app.name for app in self.apps}
 
     @property
     def url(self) -> str:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,9 +154,11 @@ class AppServer:
         wait_until(lambda: self._healthy(), 30, f"app {name}")
 
     def _healthy(self) -> bool:
+        """A worker answers, not just the listening socket: gunicorn's master binds it
+        before its workers have imported the app."""
         if self.proc.popen.poll() is not None:
             raise RuntimeError(f"app {self.name} exited:\n{self.proc.tail()}")
-        return port_open(self.port)
+        return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
 
     @property
     def url(self) -> str:

@@ -142,3 +142,24 @@ def test_unanswered_checkout_may_have_emptied_the_cart() -> None:
     model.added("a", 2, cart(a=2))
     model.maybe_emptied()
     assert model.read(cart(a=2)) is None
+
+
+def test_login_after_unconfirmed_logout_may_keep_the_old_cart() -> None:
+    # A login keeps the data of the session it starts from: after a logout that got 503 that
+    # may still be the old, logged-in session.
+    kept = CartModel()
+    kept.added("a", 2, cart(a=2))
+    kept.logged_in_again(old_session_may_live=True)
+    assert kept.read(cart(a=2)) is None
+    emptied = CartModel()
+    emptied.added("a", 2, cart(a=2))
+    emptied.logged_in_again(old_session_may_live=True)
+    assert emptied.read(cart()) is None
+
+
+def test_login_after_confirmed_logout_starts_empty() -> None:
+    model = CartModel()
+    model.added("a", 2, cart(a=2))
+    model.logged_in_again(old_session_may_live=False)
+    anomaly = model.read(cart(a=2))
+    assert anomaly is not None and anomaly.kind == "corrupted"

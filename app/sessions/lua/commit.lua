@@ -3,18 +3,26 @@
 -- ARGV: token, mode ('n' create | 'u' update), idle_ms, lifetime_ms, max_bytes, nsets,
 --       then nsets triples (field, expected_version, json), then pairs (field, expected_version).
 -- Stored field value: '<version>:<json>'. Metadata fields start with '#':
---   #v last version, #c created (ms), #a absolute end of life (ms), #b data bytes, #k last token.
+--   #v last version, #c created (ms), #a absolute end of life (ms), #b data bytes,
+--   #k the last RECENT commits as '<token>:<version>' words, newest first.
 -- Returns {1, version} | {0, field, current-or-'', ...} conflicts | {-1} gone | {-2, bytes}.
 local key = KEYS[1]
 local token, mode = ARGV[1], ARGV[2]
 local idle, lifetime, max_bytes = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local nsets = tonumber(ARGV[6])
 local exists = redis.call('EXISTS', key) == 1
+-- Not just the last token: two tabs commit A then B, A's acknowledgement is lost and A is
+-- retried; with only B's token kept, A would conflict with itself and be applied twice.
+local RECENT = 16
+local recent = exists and redis.call('HGET', key, '#k') or ''
 
-if exists and redis.call('HGET', key, '#k') == token then
-  -- A retry of a commit that was applied: rewrite the token so WAIT has a write to wait for.
-  redis.call('HSET', key, '#k', token)
-  return {1, tonumber(redis.call('HGET', key, '#v'))}
+local words = ' ' .. recent
+local at = string.find(words, ' ' .. token .. ':', 1, true)
+if at then
+  local applied = string.match(words, '^%d+', at + #token + 2)
+  -- A retry of a commit that was applied: rewrite #k so WAIT has a write to wait for.
+  redis.call('HSET', key, '#k', recent)
+  return {1, tonumber(applied)}
 end
 
 local t = redis.call('TIME')
@@ -66,6 +74,11 @@ if bytes > max_bytes then return {-2, bytes} end
 if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
 for i = dels_at, #ARGV, 2 do redis.call('HDEL', key, ARGV[i]) end
 if mode == 'n' then redis.call('HSET', key, '#c', now, '#a', deadline) end
-redis.call('HSET', key, '#v', version, '#b', bytes, '#k', token)
+local kept = {token .. ':' .. version}
+for word in string.gmatch(recent, '%S+') do
+  if #kept == RECENT then break end
+  kept[#kept + 1] = word
+end
+redis.call('HSET', key, '#v', version, '#b', bytes, '#k', table.concat(kept, ' '))
 redis.call('PEXPIRE', key, math.min(idle, deadline - now))
 return {1, version}
