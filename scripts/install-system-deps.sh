@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project runs (only those missing). Needs root or sudo.
-# Usage: scripts/install-system-deps.sh [package-group...]   groups: test (default), docker
+# Usage: scripts/install-system-deps.sh [package-group...]   groups: test (default), bench, docker
 set -euo pipefail
 
 declare -A binary_of=(
@@ -12,6 +12,7 @@ declare -A binary_of=(
   [wrk]=wrk
   [docker.io]=dockerd
   [mmdebstrap]=mmdebstrap
+  [docker-compose]=docker-compose
 )
 groups=("${@:-test}")
 wanted=()
@@ -19,7 +20,7 @@ for group in "${groups[@]}"; do
   case "$group" in
     test) wanted+=(redis-server redis-sentinel haproxy shellcheck yamllint) ;;
     bench) wanted+=(wrk) ;;
-    docker) wanted+=(docker.io mmdebstrap) ;;
+    docker) wanted+=(docker.io mmdebstrap docker-compose) ;;
     *) echo "unknown group: $group" >&2; exit 2 ;;
   esac
 done
