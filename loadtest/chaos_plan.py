@@ -24,6 +24,7 @@ PLANS: dict[str, list[tuple[float, str]]] = {
     "failover": [(0.3, "kill_redis_master"), (0.65, "kill_redis_master")],
     "pods": [(0.25, "kill_app"), (0.5, "kill_app"), (0.75, "kill_app")],
     "node": [(0.3, "lose_node"), (0.8, "restore_node")],
+    "drain": [(0.3, "drain_node"), (0.8, "restore_node")],
 }
 
 
@@ -49,9 +50,9 @@ def execute(schedule: list[tuple[float, str]], chaos: ChaosBackend, run: RunStat
     for offset, action in schedule:
         gevent.sleep(max(0.0, offset - (run.second() + 0.0)))
         try:
-            if action == "lose_node":
+            if action in ("lose_node", "drain_node"):
                 node = chaos.master_node()
-                outcome = chaos.lose_node(node)
+                outcome = getattr(chaos, action)(node)
                 lost_node = node
             elif action == "restore_node":
                 if lost_node is None:

@@ -34,5 +34,9 @@ class ChaosBackend(ABC):
         """A whole node disappears: its app replica, Redis and Sentinel at once."""
 
     @abstractmethod
+    def drain_node(self, node: str) -> str:
+        """A node is taken out for maintenance: its pods are stopped gracefully (SIGTERM)."""
+
+    @abstractmethod
     def restore_node(self, node: str) -> str:
         """A lost node comes back."""

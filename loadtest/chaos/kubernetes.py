@@ -106,7 +106,19 @@ class KubernetesCluster(ChaosBackend):
         return outcome
 
     def drain_node(self, node: str) -> str:
-        run("kubectl", "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", timeout=300)
+        # Evictions respect the chart's PodDisruptionBudgets; the StatefulSet pod waits
+        # Pending until the node is uncordoned (restore_node), as in a real maintenance.
+        context = ["--context", self.context] if self.context else []
+        run(
+            "kubectl",
+            *context,
+            "drain",
+            node,
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--timeout=240s",
+            timeout=300,
+        )
         return f"drained node {node}"
 
     def restore_node(self, node: str) -> str:

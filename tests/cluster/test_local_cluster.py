@@ -1,7 +1,7 @@
 """The local container cluster: the chart's images, bootstrap scripts and config files in
 containers grouped into three "nodes", HAProxy in front. Converges to exactly one master after
-a fresh start, a master crash, a master pod coming back at a new IP, and a node loss; a login
-made before each event still works after it."""
+a fresh start, a master crash, a master pod coming back at a new IP, a node loss and a node
+drain; a login made before each event still works after it."""
 
 from __future__ import annotations
 
@@ -64,13 +64,17 @@ def test_master_back_with_new_ip_rejoins_as_replica(fleet: tuple[LocalCluster, s
     still_logged_in(client)
 
 
-def test_node_loss_converges_and_keeps_logins(fleet: tuple[LocalCluster, str, str]) -> None:
+@pytest.mark.parametrize("action", ["lose_node", "drain_node"])
+def test_node_loss_or_drain_converges_and_keeps_logins(
+    fleet: tuple[LocalCluster, str, str], action: str
+) -> None:
     cluster, url, password = fleet
     before = cluster.wait_converged()
     node = cluster.node_of_redis(before)
-    clients = [logged_in(url, password, f"user-{i:04d}") for i in range(10, 20)]
-    cluster.lose_node(node)
-    wait_until(lambda: cluster.master_index() not in (None, before), 60, "failover after node loss")
+    first = 10 if action == "lose_node" else 20
+    clients = [logged_in(url, password, f"user-{i:04d}") for i in range(first, first + 10)]
+    getattr(cluster, action)(node)
+    wait_until(lambda: cluster.master_index() not in (None, before), 60, f"failover after {action}")
     for client in clients:
         still_logged_in(client)
     cluster.restore_node(node)
