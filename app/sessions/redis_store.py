@@ -157,8 +157,10 @@ class RedisSessionStore:
             self._census = await asyncio.shield(self._census_task)
             self._census_at = time.monotonic()
         census = self._census
-        if census is None:  # no Sentinel answered: the configured minimum
-            return self.wait_replicas
+        if census is None:
+            # Not the configured minimum: Sentinels too slow to answer are what a loaded
+            # fleet in the middle of a failover looks like, and WAIT 1 then lost writes.
+            raise NotDurable("no Sentinel answered")
         if census.failing_over:
             raise NotDurable("a failover is under way")
         pool: Any = self.client.connection_pool  # a SentinelConnectionPool when there is a census
