@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,12 +13,13 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from .sessions.redis_store import Census, ReplicaCensus
+from .sessions.census import Census, ReplicaCensus
 from .settings import Settings
 
 Closer = Callable[[], Awaitable[None]]
 
 SENTINEL_TIMEOUT = 0.5  # seconds a Sentinel query may take
+SENTINEL_RETRY = 5.0  # seconds a Sentinel that did not answer is left out of the census
 
 
 def _secret(value: Any) -> str | None:
@@ -41,28 +44,38 @@ def _common(settings: Settings) -> dict[str, Any]:
 
 
 def sentinel_census(sentinel: Sentinel, master_name: str) -> Census:
-    """What the first Sentinel that answers says about the master and its replicas."""
+    """What a majority of the Sentinels, asked at once, say about the master and its replicas.
+    Only the Sentinel leading a failover flags it, so every one is asked, and any that sees
+    the master down or failing over, or names another master, counts as a failover. One that
+    did not answer is left out for `SENTINEL_RETRY` seconds, so a lost node's Sentinel costs a
+    timeout now and then, not on every commit."""
+    left_out_until = [0.0] * len(sentinel.sentinels)
+
+    async def ask(i: int, client: Redis) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        if time.monotonic() < left_out_until[i]:
+            return None
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.sentinel_master(master_name)
+                pipe.sentinel_slaves(master_name)
+                master, replicas = await pipe.execute()
+        except (rx.ConnectionError, rx.TimeoutError, rx.ResponseError):
+            left_out_until[i] = time.monotonic() + SENTINEL_RETRY
+            return None
+        return master, replicas
 
     async def census() -> ReplicaCensus | None:
-        for client in sentinel.sentinels:
-            try:
-                async with client.pipeline(transaction=False) as pipe:
-                    pipe.sentinel_master(master_name)
-                    pipe.sentinel_slaves(master_name)
-                    master, replicas = await pipe.execute()
-            except (rx.ConnectionError, rx.TimeoutError, rx.ResponseError):
-                continue
-            # Every replica not known to be down counts, promoted or not: a replica being
-            # promoted is one the deposed master's writes must already be on.
-            down = ("is_sdown", "is_odown", "is_disconnected")
-            up = [r for r in replicas if not any(r[flag] for flag in down)]
-            flags = str(master.get("flags", ""))
-            return ReplicaCensus(
-                (str(master["ip"]), int(master["port"])),
-                len(up),
-                failing_over="failover" in flags or "promoted" in flags,
-            )
-        return None
+        replies = await asyncio.gather(*(ask(i, c) for i, c in enumerate(sentinel.sentinels)))
+        answers = [a for a in replies if a is not None]
+        if len(answers) <= len(sentinel.sentinels) // 2:
+            return None
+        masters = {(str(m["ip"]), int(m["port"])) for m, _ in answers}
+        troubled = any(str(m.get("flags", "")) != "master" for m, _ in answers)
+        # Every replica not known to be down counts, promoted or not: a replica being
+        # promoted is one the deposed master's writes must already be on.
+        down = ("is_sdown", "is_odown", "is_disconnected")
+        up = max(sum(not any(r[f] for f in down) for r in replicas) for _, replicas in answers)
+        return ReplicaCensus(min(masters), up, failing_over=troubled or len(masters) > 1)
 
     return census
 

@@ -7,11 +7,9 @@ Layout (every key one script touches shares a hash tag, so Redis Cluster is a sm
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar, cast
 
@@ -20,6 +18,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from .batching import CommandBatcher
+from .census import Census, CensusCache, ReplicaCensus
 from .deadline import deadline_for
 from .errors import NotDurable, SessionEnded, SessionTooLarge
 from .observer import NullObserver, SessionObserver
@@ -38,20 +37,6 @@ T = TypeVar("T")
 # the Redis clock that set it.
 _INDEX_SKEW_MS = 60_000
 _WAIT_MARGIN_MS = 50
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaCensus:
-    """What Sentinel says: the master's address, how many of its replicas are not known to be
-    down, and whether a failover is under way."""
-
-    master: tuple[str, int]
-    replicas: int
-    failing_over: bool
-
-
-Census = Callable[[], Awaitable[ReplicaCensus | None]]
-CENSUS_MAX_AGE = 1.0  # seconds a census is trusted
 
 
 class _Script:
@@ -111,10 +96,7 @@ class RedisSessionStore:
         self.deadline = deadline
         self.observer = observer or NullObserver()
         self.batcher = CommandBatcher(client)
-        self.census = census
-        self._census: ReplicaCensus | None = None
-        self._census_at = -CENSUS_MAX_AGE
-        self._census_task: asyncio.Task[ReplicaCensus | None] | None = None
+        self.census = CensusCache(census) if census is not None else None
 
     async def _retry(self, op: Callable[[], Awaitable[T]], name: str) -> T:
         return await with_retry(op, self.deadline, name, self.observer.store_retry)
@@ -139,28 +121,31 @@ class RedisSessionStore:
             if (acked or 0) < replicas:
                 self.observer.replica_ack_failed()
                 raise NotDurable()
+            if self.census is not None:
+                # Taken after the acknowledgement: no failover began meanwhile, none missed.
+                after = await self._checked(await self.census.fresh())
+                if (acked or 0) < after.replicas:
+                    self.observer.replica_ack_failed()
+                    raise NotDurable()
         return reply
 
     async def _required_replicas(self) -> int:
         """Replicas a durable commit must reach: the configured minimum, raised to every
         replica Sentinel does not know to be down. Waiting for one replica is not enough: if
         Sentinel promotes another (a false alarm on a live master does that), a write the
-        deposed master got acknowledged by the first is erased when it rejoins.
-        Raises `NotDurable` (retried) while a failover is under way or when the master this
-        client writes to is no longer the one Sentinel names: nothing could be acknowledged."""
+        deposed master got acknowledged by the first is erased when it rejoins."""
         if self.census is None:
             return self.wait_replicas
-        if time.monotonic() - self._census_at > CENSUS_MAX_AGE:
-            if self._census_task is None or self._census_task.done():
-                self._census_task = asyncio.ensure_future(self.census())
-            # Shared by every request of this process; one cut off by its deadline leaves it.
-            self._census = await asyncio.shield(self._census_task)
-            self._census_at = time.monotonic()
-        census = self._census
+        census = await self._checked(await self.census.recent())
+        return max(self.wait_replicas, census.replicas)
+
+    async def _checked(self, census: ReplicaCensus | None) -> ReplicaCensus:
+        """The census, if it allows acknowledging writes to the master this client uses.
+        Raises `NotDurable` (retried) when no majority of Sentinels answered, a Sentinel sees
+        the master down or failing over, or they name another master: nothing written to this
+        one can be promised then."""
         if census is None:
-            # Not the configured minimum: Sentinels too slow to answer are what a loaded
-            # fleet in the middle of a failover looks like, and WAIT 1 then lost writes.
-            raise NotDurable("no Sentinel answered")
+            raise NotDurable("no majority of Sentinels answered")
         if census.failing_over:
             raise NotDurable("a failover is under way")
         pool: Any = self.client.connection_pool  # a SentinelConnectionPool when there is a census
@@ -168,7 +153,7 @@ class RedisSessionStore:
         if current is not None and tuple(current) != census.master:
             await pool.get_master_address()  # steer new connections to the new master
             raise NotDurable("the master changed")
-        return max(self.wait_replicas, census.replicas)
+        return census
 
     def _wait_budget_ms(self) -> int:
         # Let WAIT answer (with a count) before the request's deadline cuts the call off.

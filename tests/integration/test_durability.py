@@ -11,8 +11,8 @@ import redis
 from redis.asyncio import Redis
 
 from app.sessions import Limits, RedisSessionStore
+from app.sessions.census import ReplicaCensus
 from app.sessions.errors import NotDurable
-from app.sessions.redis_store import ReplicaCensus
 from app.sessions.store import CommitRequest
 
 
@@ -56,7 +56,7 @@ async def test_no_census_means_no_commit_not_the_minimum(redis_db: redis.Redis) 
         census=no_sentinel_answers,
     )
     request = CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=True)
-    with pytest.raises(NotDurable, match="no Sentinel answered"):
+    with pytest.raises(NotDurable, match="no majority of Sentinels answered"):
         await store.commit("k1", request)
     assert redis_db.keys("*") == []  # not even sent: the master holds nothing unacknowledged
     await store.close()

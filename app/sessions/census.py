@@ -1,0 +1,70 @@
+"""What the Sentinels say about the master and its replicas, for durable commits.
+
+A commit is acknowledged only if the replicas that could be promoted hold it. Two reads of the
+census guard that: before the write (cached up to `MAX_AGE`: how many replicas `WAIT` must
+reach) and after `WAIT` (one taken after the write was acknowledged: no failover started
+meanwhile and no replica was missed). The second one closes the window a cached census leaves
+open: a failover that starts while the cached census still says all is well, detaches the
+replica it promotes, and lets a replica that just rejoined acknowledge writes the failover
+then erases (seen in `make bench-failover`: a second, spurious failover right after a planned
+one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaCensus:
+    """The master's address, how many of its replicas no Sentinel knows to be down, and
+    whether any Sentinel sees the master in trouble (down, or a failover under way)."""
+
+    master: tuple[str, int]
+    replicas: int
+    failing_over: bool
+
+
+Census = Callable[[], Awaitable[ReplicaCensus | None]]
+MAX_AGE = 1.0  # seconds a census may be reused before a write
+
+
+class CensusCache:
+    """One census query in flight per process, shared by every request."""
+
+    def __init__(self, census: Census) -> None:
+        self.census = census
+        self._last: ReplicaCensus | None = None
+        self._last_at = -MAX_AGE
+        self._task: asyncio.Task[ReplicaCensus | None] | None = None
+        self._task_started = 0.0
+
+    async def recent(self) -> ReplicaCensus | None:
+        """A census at most `MAX_AGE` old (None: no majority of Sentinels answered)."""
+        if time.monotonic() - self._last_at <= MAX_AGE:
+            return self._last
+        return await self._newer_than(time.monotonic() - MAX_AGE)
+
+    async def fresh(self) -> ReplicaCensus | None:
+        """A census whose queries were sent after this call."""
+        return await self._newer_than(time.monotonic())
+
+    async def _newer_than(self, since: float) -> ReplicaCensus | None:
+        while True:
+            if self._task is None or (self._task.done() and self._task_started < since):
+                self._task_started = time.monotonic()
+                self._task = asyncio.ensure_future(self._query())
+            task, started = self._task, self._task_started
+            # Shielded: a request cut off by its deadline leaves the query to the others.
+            result = await asyncio.shield(task)
+            if started >= since:
+                return result
+
+    async def _query(self) -> ReplicaCensus | None:
+        result = await self.census()
+        if result is not None:
+            self._last, self._last_at = result, time.monotonic()
+        return result
