@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ Closer = Callable[[], Awaitable[None]]
 
 SENTINEL_TIMEOUT = 0.5  # seconds a Sentinel query may take
 SENTINEL_RETRY = 5.0  # seconds a Sentinel that did not answer is left out of the census
+# Master flags that mean a failover is decided (o_down) or under way.
+FAILOVER_FLAGS = frozenset({"o_down", "failover_in_progress"})
 
 
 def _secret(value: Any) -> str | None:
@@ -44,9 +47,8 @@ def _common(settings: Settings) -> dict[str, Any]:
 
 
 def sentinel_census(sentinel: Sentinel, master_name: str) -> Census:
-    """What a majority of the Sentinels, asked at once, say about the master and its replicas.
-    Only the Sentinel leading a failover flags it, so every one is asked, and any that sees
-    the master down or failing over, or names another master, counts as a failover. One that
+    """The master a majority of the Sentinels, asked at once, name, and what they say about it
+    and its replicas. Only the Sentinel leading a failover flags it, so every one is asked. One that
     did not answer is left out for `SENTINEL_RETRY` seconds, so a lost node's Sentinel costs a
     timeout now and then, not on every commit."""
     left_out_until = [0.0] * len(sentinel.sentinels)
@@ -66,16 +68,22 @@ def sentinel_census(sentinel: Sentinel, master_name: str) -> Census:
 
     async def census() -> ReplicaCensus | None:
         replies = await asyncio.gather(*(ask(i, c) for i, c in enumerate(sentinel.sentinels)))
-        answers = [a for a in replies if a is not None]
-        if len(answers) <= len(sentinel.sentinels) // 2:
+        named = [((str(m["ip"]), int(m["port"])), m, r) for m, r in filter(None, replies)]
+        majority = len(sentinel.sentinels) // 2 + 1
+        votes = Counter(address for address, _, _ in named)
+        master = next((a for a, n in votes.items() if n >= majority), None)
+        if master is None:
             return None
-        masters = {(str(m["ip"]), int(m["port"])) for m, _ in answers}
-        troubled = any(str(m.get("flags", "")) != "master" for m, _ in answers)
+        # A Sentinel still naming the previous master is only late to hear of the switch. One
+        # that sees this master objectively down or fails it over is what matters; not s_down
+        # or disconnected: one Sentinel's opinion, common on a loaded machine.
+        views = [(m, r) for address, m, r in named if address == master]
+        troubled = any(FAILOVER_FLAGS & set(str(m.get("flags", "")).split(",")) for m, _ in views)
         # Every replica not known to be down counts, promoted or not: a replica being
         # promoted is one the deposed master's writes must already be on.
         down = ("is_sdown", "is_odown", "is_disconnected")
-        up = max(sum(not any(r[f] for f in down) for r in replicas) for _, replicas in answers)
-        return ReplicaCensus(min(masters), up, failing_over=troubled or len(masters) > 1)
+        up = max(sum(not any(x[f] for f in down) for x in r) for _, r in views)
+        return ReplicaCensus(master, up, failing_over=troubled)
 
     return census
 

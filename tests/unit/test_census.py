@@ -1,0 +1,52 @@
+"""The census cache: reused while recent, fresh means asked after the call, shared."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.sessions.census import CensusCache, ReplicaCensus
+
+HEALTHY = ReplicaCensus(("10.0.0.1", 6379), 2, failing_over=False)
+
+
+class Sentinels:
+    def __init__(self, *answers: ReplicaCensus | None) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+
+    async def __call__(self) -> ReplicaCensus | None:
+        self.asked += 1
+        await asyncio.sleep(0.01)
+        return self.answers[min(self.asked, len(self.answers)) - 1]
+
+
+async def test_recent_census_is_reused() -> None:
+    sentinels = Sentinels(HEALTHY)
+    cache = CensusCache(sentinels)
+    assert await cache.recent() == HEALTHY
+    assert await cache.recent() == HEALTHY
+    assert sentinels.asked == 1
+
+
+async def test_fresh_census_is_asked_after_the_call() -> None:
+    failing = ReplicaCensus(("10.0.0.1", 6379), 2, failing_over=True)
+    sentinels = Sentinels(HEALTHY, failing)
+    cache = CensusCache(sentinels)
+    assert await cache.recent() == HEALTHY
+    assert await cache.fresh() == failing  # not the recent one: a failover began since
+    assert sentinels.asked == 2
+
+
+async def test_concurrent_fresh_calls_share_queries() -> None:
+    # The first call's query is already out when the others arrive: they share the next one.
+    sentinels = Sentinels(HEALTHY)
+    cache = CensusCache(sentinels)
+    results = await asyncio.gather(*(cache.fresh() for _ in range(10)))
+    assert results == [HEALTHY] * 10 and sentinels.asked == 2
+
+
+async def test_no_answer_is_not_replaced_by_an_older_census() -> None:
+    sentinels = Sentinels(HEALTHY, None)
+    cache = CensusCache(sentinels)
+    assert await cache.recent() == HEALTHY
+    assert await cache.fresh() is None
