@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +19,6 @@ from .settings import Settings
 Closer = Callable[[], Awaitable[None]]
 
 SENTINEL_TIMEOUT = 0.5  # seconds a Sentinel query may take
-SENTINEL_RETRY = 5.0  # seconds a Sentinel that did not answer is left out of the census
 # Master flags that mean a failover is decided (o_down) or under way.
 FAILOVER_FLAGS = frozenset({"o_down", "failover_in_progress"})
 
@@ -48,28 +46,39 @@ def _common(settings: Settings) -> dict[str, Any]:
 
 def sentinel_census(sentinel: Sentinel, master_name: str) -> Census:
     """The master a majority of the Sentinels, asked at once, name, and what they say about it
-    and its replicas. Only the Sentinel leading a failover flags it, so every one is asked. One that
-    did not answer is left out for `SENTINEL_RETRY` seconds, so a lost node's Sentinel costs a
-    timeout now and then, not on every commit."""
-    left_out_until = [0.0] * len(sentinel.sentinels)
+    and its replicas. Only the Sentinel leading a failover flags it, so every one is asked. One
+    that failed to answer is still asked but not waited for (its answer counts if it comes in
+    time), so a lost node's Sentinel does not cost a timeout on every commit."""
+    clients = sentinel.sentinels
+    failing = [False] * len(clients)
+    in_flight: list[asyncio.Future[Any] | None] = [None] * len(clients)
 
-    async def ask(i: int, client: Redis) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        if time.monotonic() < left_out_until[i]:
-            return None
+    async def ask(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         try:
-            async with client.pipeline(transaction=False) as pipe:
+            async with clients[i].pipeline(transaction=False) as pipe:
                 pipe.sentinel_master(master_name)
                 pipe.sentinel_slaves(master_name)
                 master, replicas = await pipe.execute()
-        except (rx.ConnectionError, rx.TimeoutError, rx.ResponseError):
-            left_out_until[i] = time.monotonic() + SENTINEL_RETRY
+        except (rx.RedisError, OSError):
+            failing[i] = True
             return None
+        failing[i] = False
         return master, replicas
 
+    def asked(i: int) -> asyncio.Future[Any]:
+        task = in_flight[i]
+        if task is None or task.done():  # one query per Sentinel at a time
+            task = in_flight[i] = asyncio.ensure_future(ask(i))
+        return task
+
     async def census() -> ReplicaCensus | None:
-        replies = await asyncio.gather(*(ask(i, c) for i, c in enumerate(sentinel.sentinels)))
+        tasks = [asked(i) for i in range(len(clients))]
+        awaited = [t for i, t in enumerate(tasks) if not failing[i]]
+        if awaited:
+            await asyncio.wait(awaited)
+        replies = [t.result() if t.done() else None for t in tasks]
         named = [((str(m["ip"]), int(m["port"])), m, r) for m, r in filter(None, replies)]
-        majority = len(sentinel.sentinels) // 2 + 1
+        majority = len(clients) // 2 + 1
         votes = Counter(address for address, _, _ in named)
         master = next((a for a, n in votes.items() if n >= majority), None)
         if master is None:
