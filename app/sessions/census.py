@@ -48,6 +48,13 @@ class CensusCache:
             return self._last
         return await self._newer_than(time.monotonic() - MAX_AGE)
 
+    def forget(self) -> None:
+        """The census no longer holds (a failover, another master): ask again next time
+        rather than keep refusing writes on it for up to `MAX_AGE`."""
+        self._last_at = -MAX_AGE
+        if self._task is not None and self._task.done():
+            self._task_started = float("-inf")  # nor reuse the answer it came from
+
     async def fresh(self) -> ReplicaCensus | None:
         """A census whose queries were sent after this call."""
         return await self._newer_than(time.monotonic())

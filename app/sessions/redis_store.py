@@ -146,11 +146,14 @@ class RedisSessionStore:
         one can be promised then."""
         if census is None:
             raise NotDurable("no majority of Sentinels answered")
+        assert self.census is not None
         if census.failing_over:
+            self.census.forget()
             raise NotDurable("a failover is under way")
         pool: Any = self.client.connection_pool  # a SentinelConnectionPool when there is a census
         current = getattr(pool, "master_address", None)
         if current is not None and tuple(current) != census.master:
+            self.census.forget()
             await pool.get_master_address()  # steer new connections to the new master
             raise NotDurable("the master changed")
         return census

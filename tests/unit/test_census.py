@@ -50,3 +50,12 @@ async def test_no_answer_is_not_replaced_by_an_older_census() -> None:
     cache = CensusCache(sentinels)
     assert await cache.recent() == HEALTHY
     assert await cache.fresh() is None
+
+
+async def test_a_forgotten_census_is_asked_again() -> None:
+    failing = ReplicaCensus(("10.0.0.1", 6379), 2, failing_over=True)
+    sentinels = Sentinels(failing, HEALTHY)
+    cache = CensusCache(sentinels)
+    assert await cache.recent() == failing
+    cache.forget()  # the store refused a write on it: the next one must not wait MAX_AGE
+    assert await cache.recent() == HEALTHY
