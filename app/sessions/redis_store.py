@@ -118,15 +118,14 @@ class RedisSessionStore:
             span = trace.get_current_span()
             span.set_attribute("redis.wait.replicas_acked", acked or 0)
             span.set_attribute("redis.wait.replicas_required", replicas)
-            if (acked or 0) < replicas:
-                self.observer.replica_ack_failed()
-                raise NotDurable()
-            if self.census is not None:
+            required = replicas
+            if self.census is not None and (acked or 0) >= required:
                 # Taken after the acknowledgement: no failover began meanwhile, none missed.
                 after = await self._checked(await self.census.fresh())
-                if (acked or 0) < after.replicas:
-                    self.observer.replica_ack_failed()
-                    raise NotDurable()
+                required = max(required, after.replicas)
+            if (acked or 0) < required:
+                self.observer.replica_ack_failed()
+                raise NotDurable()
         return reply
 
     async def _required_replicas(self) -> int:

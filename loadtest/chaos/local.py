@@ -116,14 +116,13 @@ class LocalCluster(ChaosBackend):
         """Every container of one node stops at once (no restart: the machine is gone)."""
         victims = self.containers(node=node)
         docker("kill", *victims)
-        return f"lost node {node}: {', '.join(v.removeprefix(self.project + '_') for v in victims)}"
+        return f"lost node {node}: {self._short_names(victims)}"
 
     def drain_node(self, node: str) -> str:
         """Every container of one node gets SIGTERM and up to 10 s to finish, as evicted pods do."""
         victims = self.containers(node=node)
         docker("stop", "--time", "10", *victims, timeout=120)
-        names = ", ".join(v.removeprefix(self.project + "_") for v in victims)
-        return f"drained node {node}: {names}"
+        return f"drained node {node}: {self._short_names(victims)}"
 
     def restore_node(self, node: str) -> str:
         stopped = self.containers(node=node, all_=True)
@@ -133,6 +132,9 @@ class LocalCluster(ChaosBackend):
         return f"node {node} back"
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _short_names(self, containers: list[str]) -> str:
+        return ", ".join(c.removeprefix(self.project + "_") for c in containers)
 
     def _require_master(self, timeout: float = 30) -> int:
         # A failover may be under way (a previous action, or a spurious one on a busy host):
