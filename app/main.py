@@ -71,7 +71,7 @@ def make_store(
         observer=observer,
         census=census,
     )
-    return store, RedisCounters(client, settings.store_deadline), closers
+    return store, RedisCounters(client, settings.store_deadline), [store.batcher.close, *closers]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

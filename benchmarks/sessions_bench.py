@@ -40,8 +40,11 @@ def pinned(cpu: int, args: list[str]) -> list[str]:
 
 
 class Bench:
-    def __init__(self, workdir: Path, connections: int, sessions: int) -> None:
+    def __init__(
+        self, workdir: Path, connections: int, sessions: int, variants: list[str]
+    ) -> None:
         self.workdir = workdir
+        self.variants = variants
         self.connections = connections
         self.sessions = sessions
         self.procs: list[Proc] = []
@@ -62,7 +65,7 @@ class Bench:
         )
         self.redis = redis.Redis(port=self.redis_port)
         wait_until(lambda: bool(self.redis.ping()), 10, "redis")
-        for variant in VARIANTS:
+        for variant in self.variants:
             port = free_port()
             env = {
                 "BENCH_VARIANT": variant,
@@ -167,22 +170,25 @@ def _ms(text: str) -> float:
     return round(value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
 
 
-def run(rounds: int, seconds: int, connections: int, sessions: int) -> dict[str, Any]:
+def run(
+    rounds: int, seconds: int, connections: int, sessions: int, variants: list[str]
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sf-bench-") as tmp:
-        bench = Bench(Path(tmp), connections, sessions)
+        bench = Bench(Path(tmp), connections, sessions, variants)
         try:
             bench.start()
-            for variant in VARIANTS:  # warm-up: imports, JIT-free but caches and pools
+            for variant in variants:  # warm-up: imports, JIT-free but caches and pools
                 for endpoint in ENDPOINTS:
                     bench.wrk(variant, endpoint, 2)
             samples: dict[str, dict[str, list[dict[str, float]]]] = {
-                v: {e: [] for e in ENDPOINTS} for v in VARIANTS
+                v: {e: [] for e in ENDPOINTS} for v in variants
             }
             commands = {
-                v: {e: bench.commands_per_request(v, e) for e in ENDPOINTS} for v in VARIANTS
+                v: {e: bench.commands_per_request(v, e) for e in ENDPOINTS} for v in variants
             }
             for round_no in range(rounds):
-                order = VARIANTS[round_no % len(VARIANTS) :] + VARIANTS[: round_no % len(VARIANTS)]
+                turn = round_no % len(variants)
+                order = variants[turn:] + variants[:turn]
                 for variant in order:
                     for endpoint in ENDPOINTS:
                         samples[variant][endpoint].append(bench.wrk(variant, endpoint, seconds))
@@ -240,9 +246,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sessions", type=int, default=256)
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated subset (the ceiling 'none' and 'starsessions' are always run)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sessions.json"))
     args = parser.parse_args()
-    report = run(args.rounds, args.seconds, args.connections, args.sessions)
+    chosen = set(args.variants.split(",")) | {"none", "starsessions"}
+    variants = [v for v in VARIANTS if v in chosen]
+    report = run(args.rounds, args.seconds, args.connections, args.sessions, variants)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for variant, endpoints in report["table"].items():

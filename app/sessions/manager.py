@@ -7,8 +7,6 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +14,7 @@ import orjson
 
 from .cookies import CookiePolicy, new_session_id, store_key_of
 from .errors import SessionConflict
-from .observer import NullObserver, SessionObserver, key_prefix, span
+from .observer import NullObserver, SessionObserver, key_prefix, span_factory
 from .session import Session
 from .store import CommitRequest, SessionInfo, SessionStore, StoredSession, log_corrupt
 
@@ -32,17 +30,24 @@ class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def acquire(self, key: str) -> None:
         lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
         users[0] += 1
         try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._locks[key]
+            await lock.acquire()
+        except BaseException:
+            self._left(key, users)
+            raise
+
+    def release(self, key: str) -> None:
+        lock, users = self._locks[key]
+        lock.release()
+        self._left(key, users)
+
+    def _left(self, key: str, users: list[int]) -> None:
+        users[0] -= 1
+        if not users[0]:
+            del self._locks[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +70,14 @@ class SessionManager:
         self.config = config
         self.observer = observer or NullObserver()
         self._commit_locks = KeyedLocks()
+        self._span = span_factory()
 
     def new_session(self, session_id: str | None) -> Session:
         return Session(self, session_id)
 
     async def load(self, session: Session) -> None:
         started = time.perf_counter()
-        with span("session.load") as current:
+        with self._span("session.load") as current:
             current.set_attribute("session.key_prefix", key_prefix(session.key))
             stored = await self.store.load(session.key) if session.key else None
             decoded = _decode(session.key, stored) if stored else None
@@ -93,7 +99,7 @@ class SessionManager:
             return
         mode = _mode_of(session)
         started = time.perf_counter()
-        with span("session.commit") as current:
+        with self._span("session.commit") as current:
             current.set_attribute("session.mode", mode)
             current.set_attribute("session.keys_changed", len(session.changed))
             current.set_attribute("session.key_prefix", key_prefix(session.key))
@@ -144,7 +150,7 @@ class SessionManager:
         )
         result = await self.store.commit(new_key, request)
         if old_key:
-            with span("session.rotate") as current:
+            with self._span("session.rotate") as current:
                 current.set_attribute("session.old_key_prefix", key_prefix(old_key))
                 current.set_attribute("session.new_key_prefix", key_prefix(new_key))
                 await self.store.delete([old_key])
@@ -158,8 +164,12 @@ class SessionManager:
         assert session.key is not None
         # Same-session commits from this process queue up instead of racing each other, so
         # only requests in other processes can make an attempt conflict.
-        async with self._commit_locks.hold(session.key):
+        # (acquire/release, not an async context manager: this runs on every write)
+        await self._commit_locks.acquire(session.key)
+        try:
             return await self._update_locked(session, session.key)
+        finally:
+            self._commit_locks.release(session.key)
 
     async def _update_locked(self, session: Session, key: str) -> int:
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):

@@ -6,6 +6,7 @@ nothing is counted. Session IDs never appear: at most the first 8 hex digits of 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -14,12 +15,13 @@ _tracer = trace.get_tracer("sessionfleet.sessions")
 _NO_SPAN = contextlib.nullcontext(trace.INVALID_SPAN)  # reusable: no state
 
 
-def span(name: str) -> contextlib.AbstractContextManager[Any]:
-    """A span when an OpenTelemetry SDK is installed; otherwise a shared no-op context
-    (the API's own no-op still costs a context switch per span on the hot path)."""
+def span_factory() -> Callable[..., contextlib.AbstractContextManager[Any]]:
+    """`start_as_current_span` of the tracer provider installed now; without an OpenTelemetry
+    SDK, a shared no-op. Decided once per store and manager: the API's check reads the
+    environment each time, and its own no-op still attaches a context per span."""
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        return _NO_SPAN
-    return _tracer.start_as_current_span(name)
+        return lambda *_, **__: _NO_SPAN
+    return _tracer.start_as_current_span
 
 
 def key_prefix(store_key: str | None) -> str:

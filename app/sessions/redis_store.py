@@ -21,7 +21,7 @@ from .batching import CommandBatcher
 from .census import Census, CensusCache, ReplicaCensus
 from .deadline import deadline_for
 from .errors import NotDurable, SessionEnded, SessionTooLarge
-from .observer import NullObserver, SessionObserver
+from .observer import NullObserver, SessionObserver, span_factory
 from .redis_retry import with_retry
 from .store import (
     CommitRequest,
@@ -37,6 +37,9 @@ T = TypeVar("T")
 # the Redis clock that set it.
 _INDEX_SKEW_MS = 60_000
 _WAIT_MARGIN_MS = 50
+# The span of a batched script call (what the redis-py instrumentation records for the
+# store's other commands; no arguments: they hold session data).
+_SPAN_ATTRIBUTES = {"db.system": "redis", "db.operation": "EVALSHA"}
 
 
 class _Script:
@@ -97,6 +100,7 @@ class RedisSessionStore:
         self.observer = observer or NullObserver()
         self.batcher = CommandBatcher(client)
         self.census = CensusCache(census) if census is not None else None
+        self._span = span_factory()
 
     async def _retry(self, op: Callable[[], Awaitable[T]], name: str) -> T:
         return await with_retry(op, self.deadline, name, self.observer.store_retry)
@@ -108,14 +112,15 @@ class RedisSessionStore:
         acknowledgement of its batch by that many replicas: one round trip, shared with
         concurrent requests."""
         wait = (self._wait_budget_ms(), replicas) if replicas else None
-        reply, acked = await self.batcher.call("EVALSHA", script.sha, 1, key, *args, wait=wait)
-        if isinstance(reply, rx.NoScriptError):
-            # A fresh master after a failover, or a restart: send the script itself once.
-            reply, acked = await self.batcher.call("EVAL", script.source, 1, key, *args, wait=wait)
+        with self._span("EVALSHA", kind=trace.SpanKind.CLIENT, attributes=_SPAN_ATTRIBUTES) as span:
+            reply, acked = await self.batcher.call("EVALSHA", script.sha, 1, key, *args, wait=wait)
+            if isinstance(reply, rx.NoScriptError):
+                # A fresh master after a failover, or a restart: send the script itself once.
+                call = self.batcher.call("EVAL", script.source, 1, key, *args, wait=wait)
+                reply, acked = await call
         if isinstance(reply, Exception):
             raise reply
         if replicas:
-            span = trace.get_current_span()
             span.set_attribute("redis.wait.replicas_acked", acked or 0)
             span.set_attribute("redis.wait.replicas_required", replicas)
             required = replicas
@@ -149,11 +154,10 @@ class RedisSessionStore:
         if census.failing_over:
             self.census.forget()
             raise NotDurable("a failover is under way")
-        pool: Any = self.client.connection_pool  # a SentinelConnectionPool when there is a census
-        current = getattr(pool, "master_address", None)
-        if current is not None and tuple(current) != census.master:
+        current = self.batcher.address
+        if current is not None and current != census.master:
             self.census.forget()
-            await pool.get_master_address()  # steer new connections to the new master
+            self.batcher.reconnect()  # the next batch asks Sentinel for the master
             raise NotDurable("the master changed")
         return census
 
@@ -291,6 +295,7 @@ class RedisSessionStore:
             raise rx.ReadOnlyError("READONLY connected node is not a master")
 
     async def close(self) -> None:
+        await self.batcher.close()
         await self.client.aclose()
 
 
