@@ -60,21 +60,16 @@ def index_key(user: str) -> str:
     return f"sf:{{u:{user}}}:idx"
 
 
-def parse_fields(flat: Sequence[bytes]) -> StoredSession | None:
-    """Decode HGETALL output; None when metadata is missing or garbled (corrupt entry)."""
-    meta: dict[str, int] = {}
+def parse_loaded(reply: Sequence[bytes]) -> StoredSession | None:
+    """Decode load.lua's reply (created, end of life, then data fields and values); None when
+    the metadata is missing or garbled (a corrupt entry)."""
     fields: dict[str, tuple[int, bytes]] = {}
     try:
-        for i in range(0, len(flat), 2):
-            name, value = flat[i].decode(), flat[i + 1]
-            if name.startswith("#"):
-                if name != "#k":
-                    meta[name] = int(value)
-                continue
-            version, _, payload = value.partition(b":")
-            fields[name] = (int(version), payload)
-        return StoredSession(fields, created_ms=meta["#c"], expires_at_ms=meta["#a"])
-    except (ValueError, KeyError, UnicodeDecodeError):
+        for i in range(2, len(reply), 2):
+            version, _, payload = reply[i + 1].partition(b":")
+            fields[reply[i].decode()] = (int(version), payload)
+        return StoredSession(fields, created_ms=int(reply[0]), expires_at_ms=int(reply[1]))
+    except (ValueError, IndexError, UnicodeDecodeError):
         return None
 
 
@@ -172,7 +167,7 @@ class RedisSessionStore:
         )
         if not reply:
             return None
-        stored = parse_fields(reply)
+        stored = parse_loaded(reply)
         if stored is None:
             log_corrupt(key, "unreadable metadata")
         return stored
