@@ -30,7 +30,7 @@ Address = tuple[str, int]
 
 
 class _Call:
-    __slots__ = ("args", "wait", "future", "reply", "expires")
+    __slots__ = ("args", "expires", "future", "reply", "timer", "wait")
 
     def __init__(
         self, args: tuple[Any, ...], wait: tuple[int, int] | None, future: asyncio.Future[Any]
@@ -40,16 +40,31 @@ class _Call:
         self.future = future
         self.reply: Any = None
         self.expires = 0.0  # when the server must have answered (set when sent)
+        self.timer: asyncio.TimerHandle | None = None  # the caller's deadline
 
     def answer(self, reply: Any) -> None:
         if self.wait is not None:
             self.reply = reply  # held until the batch's WAIT answers
-        elif not self.future.done():
-            self.future.set_result((reply, None))
+        else:
+            self.settle(result=(reply, None))
 
     def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
+        self.settle(exc=exc)
+
+    def settle(self, result: Any = None, exc: BaseException | None = None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.future.done():
+            return  # cancelled, or past its deadline: the reply is dropped
+        if exc is None:
+            self.future.set_result(result)
+        else:
             self.future.set_exception(exc)
+
+    def expire(self) -> None:
+        self.timer = None
+        if not self.future.done():
+            self.future.set_exception(rx.TimeoutError("no reply from Redis by the deadline"))
 
 
 class _Wait:
@@ -65,8 +80,7 @@ class _Wait:
     def answer(self, reply: Any) -> None:
         acked = reply if isinstance(reply, int) else 0
         for call in self.calls:
-            if not call.future.done():
-                call.future.set_result((call.reply, acked))
+            call.settle(result=(call.reply, acked))
 
     def fail(self, exc: BaseException) -> None:
         for call in self.calls:
@@ -145,7 +159,8 @@ class _Pipe(asyncio.Protocol):
 
     def send(self, calls: list[_Call]) -> None:
         assert self.transport is not None
-        expires = time.monotonic() + self.read_timeout
+        loop = asyncio.get_running_loop()
+        expires = loop.time() + self.read_timeout
         waits = [call for call in calls if call.wait is not None]
         packed = [hiredis.pack_command(call.args) for call in calls]
         for call in calls:
@@ -154,13 +169,14 @@ class _Pipe(asyncio.Protocol):
         if waits:  # the most replicas asked for, within the shortest budget
             budget_ms = min(ms for ms, _ in (call.wait for call in waits if call.wait))
             replicas = max(r for _, r in (call.wait for call in waits if call.wait))
-            packed.append(hiredis.pack_command(("WAIT", replicas, budget_ms)))
+            wait_args: tuple[Any, ...] = ("WAIT", replicas, budget_ms)
+            packed.append(hiredis.pack_command(wait_args))
             closing = _Wait(waits)
             closing.expires = expires + budget_ms / 1000
             self.slots.append(closing)
         self.transport.write(b"".join(packed))
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_at(expires, self._check_answered)
+            self._timer = loop.call_at(expires, self._check_answered)
 
     def _check_answered(self) -> None:
         """A server that stopped answering (frozen, partitioned) is dropped after the read
@@ -168,11 +184,12 @@ class _Pipe(asyncio.Protocol):
         self._timer = None
         if not self.slots:
             return
+        loop = asyncio.get_running_loop()
         head = self.slots[0].expires
-        if head <= time.monotonic():
+        if head <= loop.time():
             self.close(rx.TimeoutError(f"Redis at {self.address} did not answer in time"))
         else:
-            self._timer = asyncio.get_running_loop().call_at(head, self._check_answered)
+            self._timer = loop.call_at(head, self._check_answered)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -218,19 +235,24 @@ class CommandBatcher:
         """The server the batches go to (None before the first connection)."""
         return self._pipe.address if self._pipe is not None else None
 
-    async def call(self, *args: Any, wait: tuple[int, int] | None = None) -> tuple[Any, int | None]:
-        """Run one command in the next batch: (its reply, replicas that acknowledged the batch
-        when `wait` = (budget ms, replicas) is given, else None). A reply that is an error
-        comes back as the exception object; a connection failure is raised (every caller of
-        the batch gets it and retries)."""
+    def call(
+        self, *args: Any, wait: tuple[int, int] | None = None, deadline: float | None = None
+    ) -> asyncio.Future[tuple[Any, int | None]]:
+        """Queue one command for the next batch; await the result: (its reply, replicas that
+        acknowledged the batch when `wait` = (budget ms, replicas) is given, else None). A
+        reply that is an error comes back as the exception object; a connection failure is
+        raised (every caller of the batch gets it and retries). With a `deadline`
+        (`time.monotonic()`), the call fails with a timeout then, connected or not. A future,
+        not a coroutine: one frame less to resume per call."""
         loop = asyncio.get_running_loop()
         call = _Call(args, wait, loop.create_future())
+        if deadline is not None:
+            call.timer = loop.call_later(deadline - time.monotonic(), call.expire)
         self._pending.append(call)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        result: tuple[Any, int | None] = await call.future
-        return result
+        return call.future
 
     def reconnect(self) -> None:
         """Drop the connection: the next batch connects to the master named then."""
@@ -261,7 +283,9 @@ class CommandBatcher:
             if self._pipe is not None:
                 self._pipe.close()
                 self._pipe = None
-            self._pipe = await _Pipe.open(self.endpoint)
+            # Bounded: a Sentinel or server that does not answer must not hold the callers.
+            async with asyncio.timeout(self.endpoint.connect_timeout + self.endpoint.read_timeout):
+                self._pipe = await _Pipe.open(self.endpoint)
         except Exception as exc:  # handed to every caller waiting for this connection
             failed, self._pending = self._pending, []
             for call in failed:

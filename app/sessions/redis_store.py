@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from importlib import resources
 from typing import Any, TypeVar, cast
 
@@ -97,8 +98,13 @@ class RedisSessionStore:
         self.census = CensusCache(census) if census is not None else None
         self._span = span_factory()
 
-    async def _retry(self, op: Callable[[], Awaitable[T]], name: str) -> T:
-        return await with_retry(op, self.deadline, name, self.observer.store_retry)
+    async def _retry(
+        self, op: Callable[[], Awaitable[T]], name: str, *, batched: bool = False
+    ) -> T:
+        # Batched calls time out at the request's deadline by themselves (see `_eval`).
+        return await with_retry(
+            op, self.deadline, name, self.observer.store_retry, op_keeps_deadline=batched
+        )
 
     async def _eval(
         self, script: _Script, key: str, *args: Any, replicas: int | None = None
@@ -107,14 +113,22 @@ class RedisSessionStore:
         acknowledgement of its batch by that many replicas: one round trip, shared with
         concurrent requests."""
         wait = (self._wait_budget_ms(), replicas) if replicas else None
+        deadline = deadline_for(self.deadline)
         with self._span("EVALSHA", kind=trace.SpanKind.CLIENT, attributes=_SPAN_ATTRIBUTES) as span:
-            reply, acked = await self.batcher.call("EVALSHA", script.sha, 1, key, *args, wait=wait)
-            if isinstance(reply, rx.NoScriptError):
+            call = self.batcher.call(
+                "EVALSHA", script.sha, 1, key, *args, wait=wait, deadline=deadline
+            )
+            reply, acked = await call
+            if isinstance(reply, Exception):
+                if not isinstance(reply, rx.NoScriptError):
+                    raise reply
                 # A fresh master after a failover, or a restart: send the script itself once.
-                call = self.batcher.call("EVAL", script.source, 1, key, *args, wait=wait)
+                call = self.batcher.call(
+                    "EVAL", script.source, 1, key, *args, wait=wait, deadline=deadline
+                )
                 reply, acked = await call
-        if isinstance(reply, Exception):
-            raise reply
+                if isinstance(reply, Exception):
+                    raise reply
         if replicas:
             span.set_attribute("redis.wait.replicas_acked", acked or 0)
             span.set_attribute("redis.wait.replicas_required", replicas)
@@ -162,9 +176,8 @@ class RedisSessionStore:
         return max(1, min(self.wait_timeout_ms, int(left_ms)))
 
     async def load(self, key: str) -> StoredSession | None:
-        reply = await self._retry(
-            lambda: self._eval(_LOAD, session_key(key), self.limits.idle_ms), "load"
-        )
+        load = partial(self._eval, _LOAD, session_key(key), self.limits.idle_ms)
+        reply = await self._retry(load, "load", batched=True)
         if not reply:
             return None
         stored = parse_loaded(reply)
@@ -187,11 +200,15 @@ class RedisSessionStore:
             args += (name, expected)
         durable = request.durable and self.wait_replicas > 0
 
-        async def op() -> Any:
-            replicas = await self._required_replicas() if durable else None
+        async def durable_commit() -> Any:
+            replicas = await self._required_replicas()
             return await self._eval(_COMMIT, session_key(key), *args, replicas=replicas)
 
-        reply = await self._retry(op, "commit")
+        if durable:  # Sentinel queries may be involved: the attempt gets a timer of its own
+            reply = await self._retry(durable_commit, "commit")
+        else:
+            commit = partial(self._eval, _COMMIT, session_key(key), *args)
+            reply = await self._retry(commit, "commit", batched=True)
         status = reply[0]
         if status == 1:
             return CommitResult(version=int(reply[1]))

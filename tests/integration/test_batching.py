@@ -1,9 +1,13 @@
 """Automatic pipelining against a real Redis: each caller gets its own reply, errors stay with
-their caller, a cancelled caller does not disturb the batch, one WAIT serves the batch."""
+their caller, a cancelled caller does not disturb the batch, one WAIT serves the batch; a
+silent server costs a caller no more than its deadline, and the connection is replaced."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -55,3 +59,52 @@ async def test_a_connection_failure_reaches_every_caller(redis_server: RedisServ
     dead = CommandBatcher(Redis(port=free_port(), socket_connect_timeout=0.2))
     results = await asyncio.gather(*(dead.call("PING") for _ in range(3)), return_exceptions=True)
     assert all(isinstance(r, rx.ConnectionError) for r in results)
+
+
+async def test_a_call_fails_by_its_deadline_when_the_server_stops_answering(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "frozen")
+    try:
+        batcher = CommandBatcher(Redis.from_url(server.url, socket_timeout=10))
+        assert await batcher.call("PING") == (b"PONG", None)
+        server.proc.signal(signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(rx.TimeoutError):
+            await batcher.call("PING", deadline=time.monotonic() + 0.3)
+        assert 0.25 < time.monotonic() - started < 1.0  # the deadline, not the 10 s read timeout
+    finally:
+        server.proc.signal(signal.SIGCONT)
+        server.stop()
+
+
+async def test_a_silent_server_is_dropped_after_the_read_timeout_and_replaced(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "silent")
+    try:
+        batcher = CommandBatcher(Redis.from_url(server.url, socket_timeout=0.3))
+        await batcher.call("SET", "kept", 1)
+        server.proc.signal(signal.SIGSTOP)
+        with pytest.raises(rx.TimeoutError):
+            await batcher.call("GET", "kept")  # no deadline: the read timeout ends it
+        server.proc.signal(signal.SIGCONT)
+        assert await batcher.call("GET", "kept") == (b"1", None)  # on a new connection
+    finally:
+        server.proc.signal(signal.SIGCONT)
+        server.stop()
+
+
+async def test_password_and_database_come_from_the_client(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "auth")
+    server.client.config_set("requirepass", "s3cret")
+    try:
+        url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+        await CommandBatcher(Redis.from_url(url)).call("SET", "where", "db3")
+        admin = redis.Redis(port=server.port, password="s3cret", db=3)
+        assert admin.get("where") == b"db3"
+        wrong = CommandBatcher(Redis.from_url(url.replace("s3cret", "wrong")))
+        with pytest.raises(rx.AuthenticationError):
+            await wrong.call("PING")
+    finally:
+        server.stop()
