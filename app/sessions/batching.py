@@ -90,7 +90,9 @@ class _Wait:
 def _error_of(reply: hiredis.ReplyError) -> rx.ResponseError:
     # The classes the store and its retry policy recognise (messages keep their prefix).
     message = str(reply)
-    return rx.NoScriptError(message) if message.startswith("NOSCRIPT") else rx.ResponseError(message)
+    if message.startswith("NOSCRIPT"):
+        return rx.NoScriptError(message)
+    return rx.ResponseError(message)
 
 
 class _Endpoint:
