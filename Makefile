@@ -55,7 +55,7 @@ clean: ## remove the virtualenv and caches
 .PHONY: bench
 bench: system-deps venv ## all benchmarks (~25 min), then regenerate docs/benchmarks.md
 	scripts/install-system-deps.sh bench
-	$(BIN)/python -m benchmarks.sessions_bench --rounds 5 --seconds 6
+	$(BIN)/python -m benchmarks.sessions_bench --rounds 10 --seconds 3
 	taskset -c 0 $(BIN)/python -m benchmarks.cpu_per_request --requests 6400 --rounds 5
 	$(BIN)/python -m benchmarks.memory_bench --sessions 100000
 	$(BIN)/python -m benchmarks.scaling --seconds 6 --rounds 3

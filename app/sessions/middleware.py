@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .deadline import request_budget
+from .deadline import close_budget, open_budget
 from .errors import SessionEnded, SessionError
 from .manager import SessionManager
 from .responses import error_response
@@ -42,7 +42,8 @@ class SessionMiddleware:
                 return  # the app's own response was swapped for an error: drop its body
             if message["type"] == "http.response.start":
                 try:
-                    await self.manager.save(session)
+                    if session.dirty:
+                        await self.manager.save(session)
                 except SessionError as exc:
                     replaced = True
                     if isinstance(exc, SessionEnded):
@@ -51,11 +52,15 @@ class SessionMiddleware:
                     self._add_cookie(response.headers, session)
                     await response(scope, receive, send)
                     return
-                self._add_cookie(MutableHeaders(scope=message), session)
+                if session.cookie:
+                    self._add_cookie(MutableHeaders(scope=message), session)
             await send(message)
 
-        with request_budget(self.store_deadline):
+        budget = open_budget(self.store_deadline)
+        try:
             await self.app(scope, receive, send_wrapper)
+        finally:
+            close_budget(budget)
 
     def _add_cookie(self, headers: MutableHeaders, session: Session) -> None:
         if session.cookie == "set" and session.id:
