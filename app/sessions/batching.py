@@ -234,8 +234,9 @@ class CommandBatcher:
 
     @property
     def address(self) -> Address | None:
-        """The server the batches go to (None before the first connection)."""
-        return self._pipe.address if self._pipe is not None else None
+        """The server the batches go to (None while not connected: the next batch asks)."""
+        pipe = self._pipe
+        return pipe.address if pipe is not None and not pipe.closed else None
 
     def call(
         self, *args: Any, wait: tuple[int, int] | None = None, deadline: float | None = None

@@ -1,9 +1,10 @@
-"""A commit is acknowledged only once enough replicas hold it."""
+"""A commit is acknowledged only once enough replicas hold it, by the master Sentinel names."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from app.sessions import Limits, RedisSessionStore
 from app.sessions.census import ReplicaCensus
 from app.sessions.errors import NotDurable
 from app.sessions.store import CommitRequest
+from tests.support.processes import RedisServer, wait_until
 
 
 @pytest.mark.parametrize("wait_all_writes", [True, False])
@@ -60,3 +62,53 @@ async def test_no_census_means_no_commit_not_the_minimum(redis_db: redis.Redis) 
         await store.commit("k1", request)
     assert redis_db.keys("*") == []  # not even sent: the master holds nothing unacknowledged
     await store.close()
+
+
+async def test_a_commit_after_a_switch_of_master_reaches_the_new_master(tmp_path: Path) -> None:
+    # A login is a commit with no load before it: the store must reconnect to the master the
+    # census names instead of refusing ("the master changed") until the deadline.
+    fast_sync = ("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
+    old, new = (
+        RedisServer(tmp_path / "a", None, *fast_sync),
+        RedisServer(tmp_path / "b", None, *fast_sync),
+    )
+    try:
+        master = ("127.0.0.1", old.port)
+
+        async def census() -> ReplicaCensus:
+            return ReplicaCensus(master, replicas=1, failing_over=False)
+
+        async def named_by_sentinel() -> tuple[str, int]:
+            return master
+
+        new.client.replicaof("127.0.0.1", old.port)
+        wait_until(lambda: _linked(new), 10, "replica of the first master")
+        store = RedisSessionStore(
+            Redis(port=old.port),
+            Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+            wait_replicas=1,
+            wait_timeout_ms=200,
+            deadline=5.0,
+            census=census,
+        )
+        store.batcher.endpoint.current_address = named_by_sentinel  # type: ignore[method-assign]
+        first = CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=True)
+        await store.commit("k1", first)
+
+        new.client.replicaof("no", "one")  # the failover: the replica is promoted...
+        old.client.replicaof("127.0.0.1", new.port)  # ...and the old master follows it
+        wait_until(lambda: _linked(old), 10, "old master following the new one")
+        master = ("127.0.0.1", new.port)
+        assert store.census is not None
+        store.census.forget()  # as if its last answer were older than MAX_AGE
+        second = CommitRequest("t2", create=True, sets={"a": (0, b"2")}, durable=True)
+        await store.commit("k2", second)
+        assert new.client.hget("sf:{k2}:s", "a") == b"1:2"
+        await store.close()
+    finally:
+        old.stop()
+        new.stop()
+
+
+def _linked(replica: RedisServer) -> bool:
+    return replica.client.info("replication").get("master_link_status") == "up"
