@@ -149,15 +149,22 @@ class _Pipe(asyncio.Protocol):
                     await loop.create_connection(lambda: pipe, host, port, ssl=endpoint.ssl)
         except (OSError, TimeoutError) as exc:
             raise rx.ConnectionError(f"cannot connect to Redis at {address}: {exc!r}") from exc
-        if endpoint.handshake:
-            calls = [_Call(args, None, loop.create_future()) for args in endpoint.handshake]
-            pipe.send(calls)
-            for call in calls:
-                reply, _ = await call.future
-                if isinstance(reply, Exception):
-                    pipe.close()
-                    raise rx.AuthenticationError(f"{call.args[0]} refused: {reply}")
+        try:
+            await pipe._handshake(endpoint.handshake)
+        except BaseException:  # refused, timed out or cancelled: leave no socket behind
+            pipe.close()
+            raise
         return pipe
+
+    async def _handshake(self, commands: list[tuple[Any, ...]]) -> None:
+        loop = asyncio.get_running_loop()
+        calls = [_Call(args, None, loop.create_future()) for args in commands]
+        if calls:
+            self.send(calls)
+        for call in calls:
+            reply, _ = await call.future
+            if isinstance(reply, Exception):
+                raise rx.AuthenticationError(f"{call.args[0]} refused: {reply}")
 
     def send(self, calls: list[_Call]) -> None:
         assert self.transport is not None
