@@ -48,7 +48,7 @@ the session, `GET /me` reads it. {setup["server"]}; {setup["load"]}; {setup["con
 connections over {setup["sessions"]} sessions; {setup["rounds"]} interleaved rounds of
 {setup["seconds"]} s. req/s and latencies are medians over the rounds; **ratios are taken
 within each round** (each variant against the ceiling, or starsessions, measured seconds
-apart) and their median reported: this shared VM's speed drifts by ±30% over tens of seconds,
+apart) and their median reported: this shared VM's speed drifts within tens of seconds,
 which ratios of whole-run medians would mix in. Redis commands are the commands the app sent
 per request (MONITOR, script internals not counted): the round trips.
 
