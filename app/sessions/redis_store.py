@@ -119,16 +119,14 @@ class RedisSessionStore:
                 "EVALSHA", script.sha, 1, key, *args, wait=wait, deadline=deadline
             )
             reply, acked = await call
-            if isinstance(reply, Exception):
-                if not isinstance(reply, rx.NoScriptError):
-                    raise reply
+            if isinstance(reply, rx.NoScriptError):
                 # A fresh master after a failover, or a restart: send the script itself once.
                 call = self.batcher.call(
                     "EVAL", script.source, 1, key, *args, wait=wait, deadline=deadline
                 )
                 reply, acked = await call
-                if isinstance(reply, Exception):
-                    raise reply
+        if isinstance(reply, Exception):
+            raise reply
         if replicas:
             span.set_attribute("redis.wait.replicas_acked", acked or 0)
             span.set_attribute("redis.wait.replicas_required", replicas)

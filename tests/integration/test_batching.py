@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,50 +62,45 @@ async def test_a_connection_failure_reaches_every_caller(redis_server: RedisServ
     assert all(isinstance(r, rx.ConnectionError) for r in results)
 
 
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own, to freeze or lock; running again and stopped afterwards."""
+    server = RedisServer(tmp_path / "own")
+    yield server
+    server.proc.signal(signal.SIGCONT)
+    server.stop()
+
+
 async def test_a_call_fails_by_its_deadline_when_the_server_stops_answering(
-    tmp_path: Path,
+    own_server: RedisServer,
 ) -> None:
-    server = RedisServer(tmp_path / "frozen")
-    try:
-        batcher = CommandBatcher(Redis.from_url(server.url, socket_timeout=10))
-        assert await batcher.call("PING") == (b"PONG", None)
-        server.proc.signal(signal.SIGSTOP)
-        started = time.monotonic()
-        with pytest.raises(rx.TimeoutError):
-            await batcher.call("PING", deadline=time.monotonic() + 0.3)
-        assert 0.25 < time.monotonic() - started < 1.0  # the deadline, not the 10 s read timeout
-    finally:
-        server.proc.signal(signal.SIGCONT)
-        server.stop()
+    batcher = CommandBatcher(Redis.from_url(own_server.url, socket_timeout=10))
+    assert await batcher.call("PING") == (b"PONG", None)
+    own_server.proc.signal(signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(rx.TimeoutError):
+        await batcher.call("PING", deadline=time.monotonic() + 0.3)
+    assert 0.25 < time.monotonic() - started < 1.0  # the deadline, not the 10 s read timeout
 
 
 async def test_a_silent_server_is_dropped_after_the_read_timeout_and_replaced(
-    tmp_path: Path,
+    own_server: RedisServer,
 ) -> None:
-    server = RedisServer(tmp_path / "silent")
-    try:
-        batcher = CommandBatcher(Redis.from_url(server.url, socket_timeout=0.3))
-        await batcher.call("SET", "kept", 1)
-        server.proc.signal(signal.SIGSTOP)
-        with pytest.raises(rx.TimeoutError):
-            await batcher.call("GET", "kept")  # no deadline: the read timeout ends it
-        server.proc.signal(signal.SIGCONT)
-        assert await batcher.call("GET", "kept") == (b"1", None)  # on a new connection
-    finally:
-        server.proc.signal(signal.SIGCONT)
-        server.stop()
+    batcher = CommandBatcher(Redis.from_url(own_server.url, socket_timeout=0.3))
+    await batcher.call("SET", "kept", 1)
+    own_server.proc.signal(signal.SIGSTOP)
+    with pytest.raises(rx.TimeoutError):
+        await batcher.call("GET", "kept")  # no deadline: the read timeout ends it
+    own_server.proc.signal(signal.SIGCONT)
+    assert await batcher.call("GET", "kept") == (b"1", None)  # on a new connection
 
 
-async def test_password_and_database_come_from_the_client(tmp_path: Path) -> None:
-    server = RedisServer(tmp_path / "auth")
-    server.client.config_set("requirepass", "s3cret")
-    try:
-        url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
-        await CommandBatcher(Redis.from_url(url)).call("SET", "where", "db3")
-        admin = redis.Redis(port=server.port, password="s3cret", db=3)
-        assert admin.get("where") == b"db3"
-        wrong = CommandBatcher(Redis.from_url(url.replace("s3cret", "wrong")))
-        with pytest.raises(rx.AuthenticationError):
-            await wrong.call("PING")
-    finally:
-        server.stop()
+async def test_password_and_database_come_from_the_client(own_server: RedisServer) -> None:
+    own_server.client.config_set("requirepass", "s3cret")
+    url = f"redis://:s3cret@127.0.0.1:{own_server.port}/3"
+    await CommandBatcher(Redis.from_url(url)).call("SET", "where", "db3")
+    admin = redis.Redis(port=own_server.port, password="s3cret", db=3)
+    assert admin.get("where") == b"db3"
+    wrong = CommandBatcher(Redis.from_url(url.replace("s3cret", "wrong")))
+    with pytest.raises(rx.AuthenticationError):
+        await wrong.call("PING")
