@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from .api import auth, cart, counter, health, sessions
 from .body_limit import BodyLimitMiddleware
+from .gc_tuning import restore, tune_for_serving
 from .logging_setup import configure_logging
 from .metrics import HTTPMetricsMiddleware, PrometheusObserver, metrics_endpoint
 from .origin_check import OriginCheckMiddleware
@@ -118,9 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="sessionfleet-io")
         )
+        gc_thresholds = tune_for_serving()
         try:
             yield state
         finally:
+            restore(gc_thresholds)
             for close in closers:
                 await close()
 

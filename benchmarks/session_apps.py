@@ -8,7 +8,8 @@ Variants (BENCH_VARIANT): none (the ceiling: no session at all), starlette (Star
 cookie SessionMiddleware), starsessions (starsessions with its Redis store), ours-memory,
 ours-redis (this project's session library), ours-app (the whole production app:
 `app.main:create_app`, with origin checks, metrics and replica header).
-Served by `uvicorn --factory benchmarks.session_apps:from_env`.
+Served by `uvicorn --factory benchmarks.session_apps:from_env`, with the production app's
+garbage-collector settings (BENCH_GC=default: CPython's own).
 """
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 
+from app.gc_tuning import tune_for_serving
+
 USER = "user-0001"
 
 
 def from_env() -> Any:
     variant = os.environ["BENCH_VARIANT"]
     redis_url = os.environ.get("BENCH_REDIS_URL", "")
-    return BUILDERS[variant](redis_url)
+    app = BUILDERS[variant](redis_url)
+    if os.environ.get("BENCH_GC") != "default":
+        # Every variant is served like the production app (app/gc_tuning.py), so the
+        # comparison is of session layers, not of collector settings.
+        tune_for_serving()
+    return app
 
 
 def _none(_: str) -> FastAPI:

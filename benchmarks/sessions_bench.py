@@ -34,6 +34,10 @@ VARIANTS = ["none", "starlette", "starsessions", "ours-memory", "ours-redis", "o
 ENDPOINTS = {"read+write": ("POST", "/counter"), "read": ("GET", "/me")}
 PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of the benchmark app)
 LUA = ROOT / "benchmarks" / "wrk_sessions.lua"
+GC_SETTINGS = {
+    "server": "startup heap frozen, first-generation threshold 10,000 (app/gc_tuning.py)",
+    "default": "CPython's defaults (threshold 700, nothing frozen)",
+}
 
 
 def pinned(cpu: int, args: list[str]) -> list[str]:
@@ -41,8 +45,16 @@ def pinned(cpu: int, args: list[str]) -> list[str]:
 
 
 class Bench:
-    def __init__(self, workdir: Path, connections: int, sessions: int, variants: list[str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        connections: int,
+        sessions: int,
+        variants: list[str],
+        gc: str = "server",
+    ) -> None:
         self.workdir = workdir
+        self.gc = gc
         self.variants = variants
         self.connections = connections
         self.sessions = sessions
@@ -70,6 +82,7 @@ class Bench:
                 "BENCH_VARIANT": variant,
                 "BENCH_REDIS_URL": self.redis_url,
                 "BENCH_PASSWORD": PASSWORD,
+                "BENCH_GC": self.gc,
                 "SESSIONFLEET_LOG_LEVEL": "WARNING",
             }
             args = [
@@ -188,10 +201,10 @@ def _ms(text: str) -> float:
 
 
 def run(
-    rounds: int, seconds: int, connections: int, sessions: int, variants: list[str]
+    rounds: int, seconds: int, connections: int, sessions: int, variants: list[str], gc: str
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sf-bench-") as tmp:
-        bench = Bench(Path(tmp), connections, sessions, variants)
+        bench = Bench(Path(tmp), connections, sessions, variants, gc)
         try:
             bench.start()
             # Counted first, while every app is idle: after a wrk run an app may still be
@@ -214,7 +227,9 @@ def run(
                 print(f"round {round_no + 1}/{rounds} done", flush=True)
         finally:
             bench.stop()
-    return summarize(samples, commands, rounds, seconds, connections, sessions)
+    report = summarize(samples, commands, rounds, seconds, connections, sessions)
+    report["setup"]["gc"] = GC_SETTINGS[gc]
+    return report
 
 
 def summarize(
@@ -272,11 +287,17 @@ def main() -> None:
         default=",".join(VARIANTS),
         help="comma-separated subset (the ceiling 'none' and 'starsessions' are always run)",
     )
+    parser.add_argument(
+        "--gc",
+        choices=sorted(GC_SETTINGS),
+        default="server",
+        help="garbage-collector settings of every app (default: the production app's)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sessions.json"))
     args = parser.parse_args()
     chosen = set(args.variants.split(",")) | {"none", "starsessions"}
     variants = [v for v in VARIANTS if v in chosen]
-    report = run(args.rounds, args.seconds, args.connections, args.sessions, variants)
+    report = run(args.rounds, args.seconds, args.connections, args.sessions, variants, args.gc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for variant, endpoints in report["table"].items():

@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections import deque
 from ssl import SSLContext
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis import exceptions as rx
@@ -30,17 +30,22 @@ Address = tuple[str, int]
 
 
 class _Call:
-    __slots__ = ("args", "expires", "future", "reply", "timer", "wait")
+    __slots__ = ("args", "deadline", "deadlines", "expires", "future", "reply", "wait")
 
     def __init__(
-        self, args: tuple[Any, ...], wait: tuple[int, int] | None, future: asyncio.Future[Any]
+        self,
+        args: tuple[Any, ...],
+        wait: tuple[int, int] | None,
+        future: asyncio.Future[Any],
+        deadline: float | None = None,
     ) -> None:
         self.args = args
         self.wait = wait  # (budget in ms, replicas) when the reply must be acknowledged
         self.future = future
         self.reply: Any = None
         self.expires = 0.0  # when the server must have answered (set when sent)
-        self.timer: asyncio.TimerHandle | None = None  # the caller's deadline
+        self.deadline = deadline  # the caller's (`time.monotonic()`), if any
+        self.deadlines: _Deadlines | None = None  # the timer that enforces it
 
     def answer(self, reply: Any) -> None:
         if self.wait is not None:
@@ -52,19 +57,53 @@ class _Call:
         self.settle(exc=exc)
 
     def settle(self, result: Any = None, exc: BaseException | None = None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
         if self.future.done():
             return  # cancelled, or past its deadline: the reply is dropped
         if exc is None:
             self.future.set_result(result)
         else:
             self.future.set_exception(exc)
+        if self.deadlines is not None:
+            self.deadlines.settled()
 
-    def expire(self) -> None:
+
+class _Deadlines:
+    """One loop timer for the calls queued in one event-loop iteration, at the earliest of
+    their deadlines, re-armed for the rest. (A timer per call cost ~9% of a read request's CPU
+    under uvloop: more than packing, sending and parsing the call together.)"""
+
+    __slots__ = ("calls", "left", "timer")
+
+    def __init__(self, calls: list[_Call]) -> None:
+        self.calls = calls
+        self.left = len(calls)  # not settled yet; cancelled callers never settle
+        self.timer: asyncio.TimerHandle | None = None
+        for call in calls:
+            call.deadlines = self
+        self._arm()
+
+    def _arm(self) -> None:
+        self.calls = [call for call in self.calls if not call.future.done()]
+        if self.calls:
+            first = min(cast(float, call.deadline) for call in self.calls)
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_later(first - time.monotonic(), self._expire)
+
+    def _expire(self) -> None:
         self.timer = None
-        if not self.future.done():
-            self.future.set_exception(rx.TimeoutError("no reply from Redis by the deadline"))
+        now = time.monotonic()
+        for call in self.calls:
+            if cast(float, call.deadline) <= now:
+                call.fail(rx.TimeoutError("no reply from Redis by the deadline"))
+        self._arm()
+
+    def settled(self) -> None:
+        self.left -= 1
+        if not self.left:
+            self.calls = []  # calls and this point at each other: leave no cycle for the GC
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
 
 
 class _Wait:
@@ -235,6 +274,7 @@ class CommandBatcher:
     def __init__(self, client: Redis) -> None:
         self.endpoint = _Endpoint(client)
         self._pending: list[_Call] = []
+        self._untimed: list[_Call] = []  # calls with a deadline that no timer enforces yet
         self._flush_scheduled = False
         self._pipe: _Pipe | None = None
         self._connecting: asyncio.Task[None] | None = None
@@ -255,10 +295,10 @@ class CommandBatcher:
         (`time.monotonic()`), the call fails with a timeout then, connected or not. A future,
         not a coroutine: one frame less to resume per call."""
         loop = asyncio.get_running_loop()
-        call = _Call(args, wait, loop.create_future())
-        if deadline is not None:
-            call.timer = loop.call_later(deadline - time.monotonic(), call.expire)
+        call = _Call(args, wait, loop.create_future(), deadline)
         self._pending.append(call)
+        if deadline is not None:
+            self._untimed.append(call)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -276,6 +316,9 @@ class CommandBatcher:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._untimed:
+            _Deadlines(self._untimed)
+            self._untimed = []
         live = [call for call in self._pending if not call.future.done()]  # done: cancelled
         self._pending = live
         if not live:

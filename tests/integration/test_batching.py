@@ -83,6 +83,23 @@ async def test_a_call_fails_by_its_deadline_when_the_server_stops_answering(
     assert 0.25 < time.monotonic() - started < 1.0  # the deadline, not the 10 s read timeout
 
 
+async def test_calls_of_one_batch_fail_each_by_its_own_deadline(own_server: RedisServer) -> None:
+    # One timer serves a batch: it must fire for the earliest deadline and again for the next.
+    batcher = CommandBatcher(Redis.from_url(own_server.url, socket_timeout=10))
+    assert await batcher.call("PING") == (b"PONG", None)
+    own_server.proc.signal(signal.SIGSTOP)
+    started = time.monotonic()
+
+    async def failed_after(seconds: float) -> float:
+        with pytest.raises(rx.TimeoutError):
+            await batcher.call("PING", deadline=started + seconds)
+        return time.monotonic() - started
+
+    late, early = await asyncio.gather(failed_after(0.6), failed_after(0.2))
+    assert 0.15 < early < 0.45
+    assert 0.55 < late < 1.2
+
+
 async def test_a_silent_server_is_dropped_after_the_read_timeout_and_replaced(
     own_server: RedisServer,
 ) -> None:
