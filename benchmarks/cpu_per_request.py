@@ -20,6 +20,7 @@ from typing import Any
 
 import uvloop
 
+from app.gc_tuning import restore, tune_for_serving
 from benchmarks.session_apps import BUILDERS
 from benchmarks.sessions_bench import ENDPOINTS, PASSWORD, VARIANTS
 from tests.support.processes import RedisServer
@@ -61,6 +62,7 @@ async def _variant(variant: str, redis_url: str, requests: int, rounds: int) -> 
 
     app = BUILDERS[variant](redis_url)
     results: dict[str, float] = {}
+    gc_thresholds = tune_for_serving()  # as the servers of the throughput benchmark do
     async with LifespanManager(app) as manager:
         cookies = []
         for n in range(1, 65):
@@ -85,6 +87,7 @@ async def _variant(variant: str, redis_url: str, requests: int, rounds: int) -> 
                 if round_no:  # the first round warms up
                     samples.append((time.process_time() - started) / requests * 1e6)
             results[endpoint] = round(statistics.median(samples), 1)
+    restore(gc_thresholds)
     return results
 
 
