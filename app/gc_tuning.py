@@ -3,7 +3,7 @@
 A request that waits on Redis keeps its objects alive across event-loop turns. With CPython's
 default first-generation threshold (700 objects) a few dozen such requests in flight set off a
 collection every ~9 requests, and each one promoted the in-flight objects towards the oldest
-generation, whose full passes walked the whole startup heap (~75,000 objects): 17% of a
+generation, whose full passes walked the whole startup heap (~75,000 objects): ~16% of a
 worker's CPU in the session benchmark (docs/benchmarks.md). Freezing the startup heap keeps
 it out of every pass; a higher threshold lets requests finish (and free their objects by
 reference counting) before a collection is due.

@@ -46,7 +46,7 @@ def sessions_section(data: dict[str, Any]) -> str:
 Identical FastAPI endpoints (`benchmarks/session_apps.py`): `POST /counter` reads and writes
 the session, `GET /me` reads it. {setup["server"]}; {setup["load"]}; {setup["connections"]}
 connections over {setup["sessions"]} sessions; {setup["rounds"]} interleaved rounds of
-{setup["seconds"]} s. req/s and latencies are medians over the rounds; **ratios are taken
+{setup["seconds"]} s; garbage collector in every app: {setup.get("gc", "CPython's defaults")}. req/s and latencies are medians over the rounds; **ratios are taken
 within each round** (each variant against the ceiling, or starsessions, measured seconds
 apart) and their median reported: this shared VM's speed drifts within tens of seconds,
 which ratios of whole-run medians would mix in. Redis commands are the commands the app sent

@@ -1,8 +1,8 @@
 """The per-request path leaves no reference cycles behind.
 
-Objects in a cycle are freed only by the garbage collector, whose full passes walk the whole
-heap: a few cycles per request made the collector take 17% of an app worker's CPU under load
-(measured with gc.callbacks in the session benchmark).
+Objects in a cycle are freed only by the garbage collector, which a serving app runs rarely
+(app/gc_tuning.py): cycles left by every request would pile up between its passes and make
+each pass long.
 """
 
 from __future__ import annotations
