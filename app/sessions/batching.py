@@ -75,10 +75,10 @@ class _Deadlines:
     __slots__ = ("calls", "left", "timer")
 
     def __init__(self, calls: list[_Call]) -> None:
-        self.calls = calls
-        self.left = len(calls)  # not settled yet; cancelled callers never settle
+        self.calls = [call for call in calls if not call.future.done()]
+        self.left = len(self.calls)  # not settled yet (a caller cancelled later never settles)
         self.timer: asyncio.TimerHandle | None = None
-        for call in calls:
+        for call in self.calls:
             call.deadlines = self
         self._arm()
 
