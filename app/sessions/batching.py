@@ -30,7 +30,7 @@ Address = tuple[str, int]
 
 
 class _Call:
-    __slots__ = ("args", "deadline", "deadlines", "expires", "future", "reply", "wait")
+    __slots__ = ("args", "deadline", "deadline_timer", "expires", "future", "reply", "wait")
 
     def __init__(
         self,
@@ -45,7 +45,7 @@ class _Call:
         self.reply: Any = None
         self.expires = 0.0  # when the server must have answered (set when sent)
         self.deadline = deadline  # the caller's (`time.monotonic()`), if any
-        self.deadlines: _Deadlines | None = None  # the timer that enforces it
+        self.deadline_timer: _DeadlineTimer | None = None  # the timer that enforces it
 
     def answer(self, reply: Any) -> None:
         if self.wait is not None:
@@ -63,11 +63,11 @@ class _Call:
             self.future.set_result(result)
         else:
             self.future.set_exception(exc)
-        if self.deadlines is not None:
-            self.deadlines.settled()
+        if self.deadline_timer is not None:
+            self.deadline_timer.settled()
 
 
-class _Deadlines:
+class _DeadlineTimer:
     """One loop timer for the calls queued in one event-loop iteration, at the earliest of
     their deadlines, re-armed for the rest. (uvloop allocates a libuv timer per `call_later`:
     one per call cost ~4% of the benchmark's throughput.)"""
@@ -79,7 +79,7 @@ class _Deadlines:
         self.left = len(self.calls)  # not settled yet (a caller cancelled later never settles)
         self.timer: asyncio.TimerHandle | None = None
         for call in self.calls:
-            call.deadlines = self
+            call.deadline_timer = self
         self._arm()
 
     def _arm(self) -> None:
@@ -317,7 +317,7 @@ class CommandBatcher:
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._untimed:
-            _Deadlines(self._untimed)
+            _DeadlineTimer(self._untimed)
             self._untimed = []
         live = [call for call in self._pending if not call.future.done()]  # done: cancelled
         self._pending = live
