@@ -75,17 +75,17 @@ class _DeadlineTimer:
     __slots__ = ("calls", "left", "timer")
 
     def __init__(self, calls: list[_Call]) -> None:
-        self.calls = [call for call in calls if not call.future.done()]
-        self.left = len(self.calls)  # not settled yet (a caller cancelled later never settles)
+        waiting = [call for call in calls if not call.future.done()]
+        self.left = len(waiting)  # not settled yet (a caller cancelled later never settles)
         self.timer: asyncio.TimerHandle | None = None
-        for call in self.calls:
+        for call in waiting:
             call.deadline_timer = self
-        self._arm()
+        self._arm(waiting)
 
-    def _arm(self) -> None:
-        self.calls = [call for call in self.calls if not call.future.done()]
-        if self.calls:
-            first = min(cast(float, call.deadline) for call in self.calls)
+    def _arm(self, waiting: list[_Call]) -> None:
+        self.calls = waiting
+        if waiting:
+            first = min(cast(float, call.deadline) for call in waiting)
             loop = asyncio.get_running_loop()
             self.timer = loop.call_later(first - time.monotonic(), self._expire)
 
@@ -95,7 +95,7 @@ class _DeadlineTimer:
         for call in self.calls:
             if cast(float, call.deadline) <= now:
                 call.fail(rx.TimeoutError("no reply from Redis by the deadline"))
-        self._arm()
+        self._arm([call for call in self.calls if not call.future.done()])
 
     def settled(self) -> None:
         self.left -= 1
