@@ -121,7 +121,13 @@ class Session(MutableMapping[str, Any]):
         return user if isinstance(user, str) else None
 
     def log_in(self, user_id: str) -> None:
-        """Bind the session to a user under a new ID (no fixation), keeping its data."""
+        """Bind the session to a user under a new ID (no fixation). The data of an anonymous
+        session, or of this user's, is kept; a session of another user is ended server-side
+        and the login starts empty (a shared browser must not hand one user's data to the
+        next)."""
+        current = self.user_id
+        if current is not None and current != user_id:
+            self.invalidate()
         self[USER_KEY] = user_id
         self.rotate()
 
