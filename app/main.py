@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from starlette.types import ASGIApp
 
 from .api import auth, cart, counter, health, sessions
 from .body_limit import BodyLimitMiddleware
@@ -75,6 +76,19 @@ def make_store(
     return store, RedisCounters(client, settings.store_deadline), [store.batcher.close, *closers]
 
 
+class SessionfleetApp(FastAPI):
+    replica_name = ""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware: even an unexpected 500 says who served it.
+        return ServedByMiddleware(super().build_middleware_stack(), self.replica_name)
+
+
+async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the log (the server logs the re-raised exception), not the client.
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level, settings.replica_name)
@@ -127,7 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for close in closers:
                 await close()
 
-    app = FastAPI(title="sessionfleet", lifespan=lifespan)
+    app = SessionfleetApp(title="sessionfleet", lifespan=lifespan)
+    app.replica_name = settings.replica_name
+    app.add_exception_handler(Exception, internal_error)
     for module in (auth, cart, counter, sessions, health):
         app.include_router(module.router)
     app.add_route("/metrics", metrics_endpoint(store.count), include_in_schema=False)
@@ -137,8 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert isinstance(exc, SessionError)
         return error_response(exc, settings.retry_after)
 
-    # Added last = runs first: tracing, metrics, the replica header, size and origin checks,
-    # then sessions.
+    # Added last = runs first: tracing, metrics, size and origin checks, then sessions (the
+    # replica header wraps them all: see SessionfleetApp).
     app.add_middleware(
         SessionMiddleware,
         manager=manager,
@@ -148,7 +164,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     trusted = frozenset(o.strip() for o in settings.trusted_origins.split(",") if o.strip())
     app.add_middleware(OriginCheckMiddleware, trusted_origins=trusted)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(ServedByMiddleware, replica=settings.replica_name)
     app.add_middleware(HTTPMetricsMiddleware)
     if tracer_provider is not None:
         # Outermost: the server span covers everything, session spans nest inside it.

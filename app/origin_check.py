@@ -37,6 +37,10 @@ class OriginCheckMiddleware:
         if origin is not None:
             if origin in self.trusted_origins:
                 return False
+            try:
+                netloc = urlsplit(origin).netloc
+            except ValueError:  # e.g. "http://[::1": nothing a browser sends; refuse it
+                return True
             # Scheme is left out: TLS usually ends at the ingress, so the app sees http.
-            return urlsplit(origin).netloc != headers.get("host")
+            return netloc != headers.get("host")
         return headers.get("sec-fetch-site") in ("cross-site", "same-site")

@@ -111,3 +111,27 @@ async def test_unserialisable_value_fails_at_save(manager: SessionManager) -> No
     session["a"] = object()
     with pytest.raises(TypeError):
         await session.save()
+
+
+async def test_anonymous_data_carries_into_a_login(manager: SessionManager) -> None:
+    session = await manager.new_session(None).load()
+    session["theme"] = "dark"
+    await session.save()
+    session.log_in("alice")
+    await session.save()
+    assert dict(await manager.new_session(session.id).load()) == {"theme": "dark", "@user": "alice"}
+
+
+async def test_login_as_another_user_drops_the_data_and_the_old_session(
+    manager: SessionManager,
+) -> None:
+    session = await manager.new_session(None).load()
+    session.log_in("alice")
+    session["cart"] = {"a": 1}
+    await session.save()
+    alice_id = session.id
+    session.log_in("bob")
+    await session.save()
+    assert dict(await manager.new_session(session.id).load()) == {"@user": "bob"}
+    assert not (await manager.new_session(alice_id).load()).exists
+    assert await manager.list_user_sessions("alice") == []
