@@ -28,7 +28,7 @@ system-deps: ## install the Debian packages tests need (redis, sentinel, haproxy
 run: venv ## serve the app on 127.0.0.1:8000 (in-memory sessions, 5 demo users)
 	@password=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))'); \
 	echo "log in as user-0001 .. user-0005 with password: $$password"; \
-	SESSIONFLEET_COOKIE_SECURE=false SESSIONFLEET_LOADTEST_USERS=5 \
+	SESSIONFLEET_COOKIE_SECURE=false SESSIONFLEET_API_DOCS=true SESSIONFLEET_LOADTEST_USERS=5 \
 	SESSIONFLEET_LOADTEST_PASSWORD=$$password \
 	exec $(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
 

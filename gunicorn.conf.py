@@ -1,7 +1,8 @@
 """gunicorn settings for production: uvicorn workers, tuned by environment variables.
 
 SESSIONFLEET_BIND (0.0.0.0:8000), SESSIONFLEET_WORKERS (2), SESSIONFLEET_GRACEFUL_TIMEOUT (25),
-SESSIONFLEET_KEEPALIVE (75), SESSIONFLEET_FORWARDED_ALLOW_IPS (* : behind the ingress only).
+SESSIONFLEET_KEEPALIVE (75). Which proxies' X-Forwarded-For to believe is the app's setting
+SESSIONFLEET_TRUSTED_PROXIES (docs/configuration.md).
 """
 
 import os
@@ -14,8 +15,9 @@ keepalive = int(os.environ.get("SESSIONFLEET_KEEPALIVE", "75"))
 # In-flight requests get this long after SIGTERM; keep it under the pod's grace period.
 graceful_timeout = int(os.environ.get("SESSIONFLEET_GRACEFUL_TIMEOUT", "25"))
 timeout = int(os.environ.get("SESSIONFLEET_WORKER_TIMEOUT", "30"))
-# Client addresses (login throttling) come from X-Forwarded-For set by these proxies.
-forwarded_allow_ips = os.environ.get("SESSIONFLEET_FORWARDED_ALLOW_IPS", "*")
+# The server believes no X-Forwarded-For: the app reads it itself, from trusted proxies only
+# (SESSIONFLEET_TRUSTED_PROXIES), the same under any server.
+forwarded_allow_ips = ""
 accesslog = None  # the ingress logs requests; app logs stay about the app
 errorlog = "-"
 loglevel = os.environ.get("SESSIONFLEET_LOG_LEVEL", "info")

@@ -8,18 +8,23 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .api import auth, cart, counter, health, sessions
+from .api.auth import DeviceCookie
+from .api_docs import add_api_docs
 from .body_limit import BodyLimitMiddleware
 from .gc_tuning import restore, tune_for_serving
 from .logging_setup import configure_logging
 from .metrics import HTTPMetricsMiddleware, PrometheusObserver, metrics_endpoint
+from .orders import MemoryOrderBook, OrderBook, RedisOrderBook
 from .origin_check import OriginCheckMiddleware
 from .readiness import StoreHealth
 from .redis_client import Closer, make_redis
@@ -39,7 +44,13 @@ from .sessions import (
 from .sessions.observer import SessionObserver
 from .settings import Settings
 from .telemetry import EXCLUDED_URLS, setup_tracing
-from .throttle import Counters, LoginThrottle, MemoryCounters, RedisCounters
+from .throttle import (
+    Backoff,
+    LoginThrottle,
+    MemoryThrottleStore,
+    RedisThrottleStore,
+    ThrottleStore,
+)
 from .users import UserDirectory
 
 log = logging.getLogger("sessionfleet")
@@ -47,22 +58,35 @@ MAX_BODY_BYTES = 64 * 1024
 LOOKUP_THREADS = 64
 
 
-def make_store(
-    settings: Settings, observer: SessionObserver
-) -> tuple[SessionStore, Counters, list[Closer]]:
-    """The session store and login-failure counters the settings ask for (no I/O yet)."""
+@dataclass(frozen=True, slots=True)
+class Backends:
+    """Where the app keeps its state, and what must be closed on shutdown (in order)."""
+
+    store: SessionStore
+    throttle: ThrottleStore
+    orders: OrderBook
+    closers: list[Closer]
+
+
+def make_backends(settings: Settings, observer: SessionObserver) -> Backends:
+    """The session store, login-failure counters and order book the settings ask for (no I/O
+    yet)."""
     limits = Limits(
         idle_ms=settings.session_idle_timeout * 1000,
         lifetime_ms=settings.session_absolute_lifetime * 1000,
         max_bytes=settings.session_max_bytes,
     )
+    # A checkout's idempotency record lives in a session: its order must outlive it.
+    retention = settings.session_absolute_lifetime
     if not settings.uses_redis:
         log.warning(
             "NO REDIS CONFIGURED: sessions live in this process only. Do not run more than "
             "one worker or replica like this; set SESSIONFLEET_REDIS_URL or "
             "SESSIONFLEET_REDIS_SENTINELS."
         )
-        return MemorySessionStore(limits), MemoryCounters(), []
+        return Backends(
+            MemorySessionStore(limits), MemoryThrottleStore(), MemoryOrderBook(retention), []
+        )
     client, closers, census = make_redis(settings)
     store = RedisSessionStore(
         client,
@@ -73,15 +97,38 @@ def make_store(
         observer=observer,
         census=census,
     )
-    return store, RedisCounters(client, settings.store_deadline), [store.batcher.close, *closers]
+    orders = RedisOrderBook(
+        client,
+        retention_s=retention,
+        wait_replicas=settings.wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
+        deadline=settings.store_deadline,
+    )
+    throttle = RedisThrottleStore(client, settings.store_deadline)
+    return Backends(store, throttle, orders, [store.batcher.close, *closers])
+
+
+def _backoff(settings: Settings, free_failures: int) -> Backoff:
+    return Backoff(
+        free_failures,
+        int(settings.login_backoff_first * 1000),
+        int(settings.login_backoff_max * 1000),
+    )
 
 
 class SessionfleetApp(FastAPI):
     replica_name = ""
+    trusted_proxies: list[str] = []  # noqa: RUF012 (set per instance by create_app)
 
     def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.trusted_proxies:
+            # The client address (login throttling) from X-Forwarded-For, believed only from
+            # our own proxies: uvicorn's parser, applied here so every server behaves alike.
+            # (uvicorn types ASGI apps more narrowly than Starlette: same protocol)
+            stack = ProxyHeadersMiddleware(stack, self.trusted_proxies)  # type: ignore[arg-type,assignment]
         # Outside Starlette's ServerErrorMiddleware: even an unexpected 500 says who served it.
-        return ServedByMiddleware(super().build_middleware_stack(), self.replica_name)
+        return ServedByMiddleware(stack, self.replica_name)
 
 
 async def internal_error(_: Request, exc: Exception) -> JSONResponse:
@@ -94,7 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_format, settings.log_level, settings.replica_name)
     tracer_provider = setup_tracing(settings)
     observer = PrometheusObserver()
-    store, counters, closers = make_store(settings, observer)
+    backends = make_backends(settings, observer)
+    store = backends.store
     manager = SessionManager(
         store,
         CookiePolicy(name=settings.cookie_name, secure=settings.cookie_secure),
@@ -114,11 +162,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loadtest_password=password.get_secret_value() if password else None,
         ),
         "throttle": LoginThrottle(
-            counters,
-            per_user=settings.login_max_failures_per_user,
-            per_client=settings.login_max_failures_per_client,
+            backends.throttle,
+            per_user=_backoff(settings, settings.login_max_failures_per_user),
+            per_client=_backoff(settings, settings.login_max_failures_per_client),
             window_s=settings.login_failure_window,
+            device_days=settings.login_known_device_days,
         ),
+        "device_cookie": DeviceCookie(settings.cookie_secure, settings.login_known_device_days),
+        "orders": backends.orders,
         "store_health": StoreHealth(
             store, grace=settings.readiness_grace, probe_timeout=settings.store_deadline
         ),
@@ -138,11 +189,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield state
         finally:
             restore(gc_thresholds)
-            for close in closers:
+            for close in backends.closers:
                 await close()
 
-    app = SessionfleetApp(title="sessionfleet", lifespan=lifespan)
+    # FastAPI's /docs and /redoc load their assets from CDNs: ours are served from the package,
+    # and only when asked for.
+    app = SessionfleetApp(title="sessionfleet", lifespan=lifespan, docs_url=None, redoc_url=None)
+    if settings.api_docs:
+        add_api_docs(app)
     app.replica_name = settings.replica_name
+    app.trusted_proxies = _split(settings.trusted_proxies)
     app.add_exception_handler(Exception, internal_error)
     for module in (auth, cart, counter, sessions, health):
         app.include_router(module.router)
@@ -161,7 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store_deadline=settings.store_deadline,
         retry_after=settings.retry_after,
     )
-    trusted = frozenset(o.strip() for o in settings.trusted_origins.split(",") if o.strip())
+    trusted = frozenset(_split(settings.trusted_origins))
     app.add_middleware(OriginCheckMiddleware, trusted_origins=trusted)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(HTTPMetricsMiddleware)
@@ -171,6 +227,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             OpenTelemetryMiddleware, tracer_provider=tracer_provider, excluded_urls=EXCLUDED_URLS
         )
     return app
+
+
+def _split(items: str) -> list[str]:
+    return [item.strip() for item in items.split(",") if item.strip()]
 
 
 @functools.cache

@@ -20,21 +20,21 @@ class StoreHealth:
         self.store = store
         self.grace = grace
         self.probe_timeout = probe_timeout
-        self.last_ok: float | None = None
 
     async def check(self) -> dict[str, Any]:
-        now = time.monotonic()
         try:
             with request_budget(self.probe_timeout):
                 await self.store.ping()
-            self.last_ok = now
             store_ok = True
         except StoreUnavailable:
             store_ok = False
-        since_ok = None if self.last_ok is None else round(now - self.last_ok, 3)
+        # The store's own record: a request that reached it a moment ago counts as much as
+        # a probe that did.
+        last = self.store.last_answered
+        since_ok = None if last is None else round(max(time.monotonic() - last, 0.0), 3)
         return {
             "ready": store_ok or (since_ok is not None and since_ok <= self.grace),
             "store": "ok" if store_ok else "unavailable",
             "store_shared": not self.store.single_process,
-            "seconds_since_store_ok": since_ok,
+            "seconds_since_store_ok": 0.0 if store_ok else since_ok,
         }

@@ -112,11 +112,25 @@ class Settings(BaseSettings):
         0, ge=0, le=100_000, description="Create users user-0001..user-N for load tests."
     )
     loadtest_password: SecretStr | None = Field(None, description="Password of the load users.")
-    login_max_failures_per_user: int = Field(5, ge=1, description="Failures before 429 (user).")
-    login_max_failures_per_client: int = Field(
-        50, ge=1, description="Failures before 429 (client address)."
+    login_max_failures_per_user: int = Field(
+        5, ge=1, description="Failed logins of one user before each further one locks it."
     )
-    login_failure_window: int = Field(900, ge=1, description="Seconds failures are remembered.")
+    login_max_failures_per_client: int = Field(
+        50, ge=1, description="Failed logins from one client address before it is locked."
+    )
+    login_backoff_first: float = Field(
+        1.0, gt=0, description="Seconds of the first lock; each further failure doubles it."
+    )
+    login_backoff_max: float = Field(300.0, gt=0, description="The longest lock, in seconds.")
+    login_failure_window: int = Field(
+        900, ge=1, description="Seconds without a failure after which failures are forgotten."
+    )
+    login_known_device_days: int = Field(
+        30,
+        ge=1,
+        description="Days a browser that logged in stays known for that user: its attempts "
+        "are not locked by failures from elsewhere.",
+    )
 
     # --- operations -----------------------------------------------------------------------
     log_format: Literal["json", "text"] = Field(
@@ -124,7 +138,21 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Root log level.")
 
+    api_docs: bool = Field(
+        False,
+        description="Serve /docs (Swagger UI) and /redoc, their assets from the installed "
+        "package (nothing from the internet). Off in production: no API explorer on the "
+        "cookie's origin. /openapi.json is always served.",
+    )
+
     # --- requests -------------------------------------------------------------------------
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDR ranges of your own proxies (ingress, "
+        "load balancer). X-Forwarded-For is believed only from them: the client is the "
+        "right-most address they did not add. Empty: the connecting peer is the client. '*' "
+        "trusts any peer (only when nothing but your proxies can reach the app).",
+    )
     trusted_origins: str = Field(
         "",
         description="Extra comma-separated origins allowed to send state-changing requests.",

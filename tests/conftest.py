@@ -63,10 +63,15 @@ async def client_for() -> AsyncIterator[Callable[..., Any]]:
     """`await client_for(settings)` -> an httpx client talking to a fresh app over ASGI."""
     stack: list[tuple[LifespanManager, httpx.AsyncClient]] = []
 
-    async def build(settings: Settings, base_url: str = "https://sf.test") -> httpx.AsyncClient:
+    async def build(
+        settings: Settings,
+        base_url: str = "https://sf.test",
+        peer: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> httpx.AsyncClient:
         manager = LifespanManager(create_app(settings))
         await manager.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(manager.app), base_url=base_url)
+        transport = httpx.ASGITransport(manager.app, client=peer)
+        client = httpx.AsyncClient(transport=transport, base_url=base_url)
         stack.append((manager, client))
         return client
 
@@ -82,6 +87,16 @@ async def client(
 ) -> httpx.AsyncClient:
     """A client of an app on each store (tests using it run twice: memory and Redis)."""
     return await client_for(settings_for(store_kind))  # type: ignore[no-any-return]
+
+
+def sibling(client: httpx.AsyncClient, peer: tuple[str, int] | None = None) -> httpx.AsyncClient:
+    """Another client of the same app: its own cookie jar, the same or another address."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(transport.app, client=peer or transport.client),
+        base_url=client.base_url,
+    )
 
 
 async def login(client: httpx.AsyncClient, user: str = "user-0001") -> httpx.Response:

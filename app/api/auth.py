@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -12,6 +14,35 @@ from ..users import USERNAME_PATTERN
 from .deps import CurrentUser, SessionDep, ThrottleDep, UsersDep
 
 router = APIRouter(tags=["auth"])
+
+_DEVICE_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCookie:
+    """The browser's device token (see `throttle.py`): HttpOnly, host-only, strict."""
+
+    secure: bool
+    days: int
+
+    @property
+    def name(self) -> str:
+        return "__Host-sfdev" if self.secure else "sfdev"
+
+    def read(self, request: Request) -> str | None:
+        value = request.cookies.get(self.name)
+        return value if value and _DEVICE_TOKEN.fullmatch(value) else None
+
+    def write(self, response: Response, token: str) -> None:
+        response.set_cookie(
+            self.name,
+            token,
+            max_age=self.days * 86_400,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="strict",
+        )
 
 
 class Credentials(BaseModel):
@@ -23,18 +54,22 @@ class Credentials(BaseModel):
 async def login(
     credentials: Credentials,
     request: Request,
+    response: Response,
     session: SessionDep,
     users: UsersDep,
     throttle: ThrottleDep,
 ) -> dict[str, str]:
     client = request.client.host if request.client else "unknown"
-    wait = await throttle.blocked_for(credentials.username, client)
-    if wait:
-        raise HTTPException(429, "too many failed logins", headers={"Retry-After": str(wait)})
+    device_cookie: DeviceCookie = request.state.device_cookie
+    attempt = await throttle.attempt(credentials.username, client, device_cookie.read(request))
+    if attempt.wait_s:
+        raise HTTPException(
+            429, "too many failed logins", headers={"Retry-After": str(attempt.wait_s)}
+        )
     if not await users.verify(credentials.username, credentials.password):
-        await throttle.record_failure(credentials.username, client)
+        await throttle.failed(attempt)
         raise HTTPException(401, "invalid username or password")
-    await throttle.record_success(credentials.username, client)
+    device_cookie.write(response, await throttle.succeeded(attempt))
     session.log_in(credentials.username)  # a new session ID: no fixation
     session["login_at"] = int(time.time())
     await session.save()  # a login is acknowledged only once replicas hold it

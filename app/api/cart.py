@@ -9,15 +9,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from ..sessions import SessionConflict
-from .deps import CurrentUser, SessionDep
+from ..sessions import SessionConflict, SessionTooLarge
+from .deps import CurrentUser, OrdersDep, SessionDep
 
 router = APIRouter(tags=["cart"])
 
 ITEM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_QTY_PER_ITEM = 999
 MAX_DISTINCT_ITEMS = 100
-ORDERS_KEPT = 20  # idempotency records kept per session
+# Checkouts remembered per session (idempotency key -> order ID, ~100 bytes each): bounded, so
+# together with a full cart they stay well inside the session's byte budget.
+CHECKOUTS_KEPT = 20
+CART_FULL = "the cart is full: remove items or check out"
 
 
 class CartLine(BaseModel):
@@ -48,7 +51,10 @@ async def add_item(line: CartLine, _: CurrentUser, session: SessionDep) -> dict[
         return cart
 
     session.apply("cart", add)
-    await session.save()  # concurrent tabs: our add is re-applied on top of theirs
+    try:
+        await session.save()  # concurrent tabs: our add is re-applied on top of theirs
+    except SessionTooLarge as exc:
+        raise SessionTooLarge(f"{CART_FULL} ({exc.detail})") from exc
     return _cart_view(session["cart"])
 
 
@@ -75,16 +81,20 @@ async def checkout(
     idempotency_key: Annotated[
         str, Header(pattern=r"^[A-Za-z0-9_.:-]{8,64}$", alias="Idempotency-Key")
     ],
-    _: CurrentUser,
+    user: CurrentUser,
     session: SessionDep,
+    orders: OrdersDep,
 ) -> dict[str, Any]:
     """Turns the cart into an order once per Idempotency-Key: a repeat, on any replica,
     even while the first is still running, returns the first order."""
     for _attempt in range(3):
-        orders: dict[str, Any] = session.get("orders") or {}
-        if idempotency_key in orders:
+        checkouts: dict[str, str] = session.get("checkouts") or {}
+        if idempotency_key in checkouts:
+            placed = await orders.get(user, checkouts[idempotency_key])
+            if placed is None:
+                raise HTTPException(409, "this Idempotency-Key's order is no longer kept")
             response.headers["Idempotent-Replayed"] = "true"
-            return orders[idempotency_key]  # type: ignore[no-any-return]
+            return placed
         cart = session.get("cart") or {}
         if not cart:
             raise HTTPException(409, "cart is empty")
@@ -94,11 +104,14 @@ async def checkout(
             "count": sum(cart.values()),
             "created_at": int(time.time()),
         }
-        kept = dict(list(orders.items())[-(ORDERS_KEPT - 1) :])
-        session["orders"] = {**kept, idempotency_key: order}
+        # The order first: a session commit that then fails leaves an unreferenced order,
+        # never a checkout record pointing at nothing.
+        await orders.put(user, order)
+        kept = dict(list(checkouts.items())[-(CHECKOUTS_KEPT - 1) :])
+        session["checkouts"] = {**kept, idempotency_key: order["order_id"]}
         session["cart"] = {}
         try:
-            await session.save()  # cart and order change together or not at all
+            await session.save()  # the cart empties and the record appears together, or not
             return order
         except SessionConflict:
             await session.reload()  # a twin request (or a cart change) won: look again

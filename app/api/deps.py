@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from ..orders import OrderBook
 from ..sessions import Session, SessionManager
 from ..throttle import LoginThrottle
 from ..users import UserDirectory
@@ -31,6 +32,10 @@ def _users(request: Request) -> UserDirectory:
     return request.state.users  # type: ignore[no-any-return]
 
 
+def _orders(request: Request) -> OrderBook:
+    return request.state.orders  # type: ignore[no-any-return]
+
+
 def _throttle(request: Request) -> LoginThrottle:
     return request.state.throttle  # type: ignore[no-any-return]
 
@@ -40,3 +45,4 @@ CurrentUser = Annotated[str, Depends(_current_user)]
 ManagerDep = Annotated[SessionManager, Depends(_manager)]
 UsersDep = Annotated[UserDirectory, Depends(_users)]
 ThrottleDep = Annotated[LoginThrottle, Depends(_throttle)]
+OrdersDep = Annotated[OrderBook, Depends(_orders)]

@@ -35,6 +35,7 @@ def _stored_size(version: int, value: bytes) -> int:
 
 class MemorySessionStore:
     single_process = True
+    last_answered: float | None = None  # always answers: readiness never needs the grace
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits

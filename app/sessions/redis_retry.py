@@ -23,6 +23,9 @@ _TRANSIENT_REPLIES = ("NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "READON
 # Capped low: after a failover the first retry that finds the new master should not sleep
 # long; retries are bounded by the request deadline and the number of requests in flight.
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.02, 0.1
+# How long refused connections are retried: long enough for Sentinel to hand out a new master
+# that was already promoted, short enough to answer 503 at once when Redis is down.
+REFUSED_GRACE = 0.3
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -31,6 +34,18 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, rx.ConnectionError | rx.TimeoutError | TimeoutError | NotDurable):
         return True
     return isinstance(exc, rx.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
+
+
+def is_refused(exc: BaseException) -> bool:
+    """Nothing listens at the address (killed, restarting): a clear no, not silence."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # redis-py and the batcher wrap the OSError once or twice
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError | FileNotFoundError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 async def with_retry(
@@ -44,9 +59,11 @@ async def with_retry(
     """Run `op` until it succeeds, fails for good, or the deadline passes.
 
     Raises `StoreUnavailable` (or `NotDurable`) once the deadline is reached; never blocks
-    longer than the deadline, even on a server that stopped answering. `op_keeps_deadline`:
-    `op` fails with a timeout at the deadline by itself (batched calls do), so no
-    `asyncio.timeout` is armed around it: that costs more than the call on the hot path.
+    longer than the deadline, even on a server that stopped answering. A refused connection
+    is retried for `REFUSED_GRACE` only: the deadline is for silence, not for a clear no.
+    `op_keeps_deadline`: `op` fails with a timeout at the deadline by itself (batched calls
+    do), so no `asyncio.timeout` is armed around it: that costs more than the call on the
+    hot path.
     """
     deadline = deadline_for(default_budget)
     delay = _BACKOFF_FIRST
@@ -56,7 +73,7 @@ async def with_retry(
         attempt += 1
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _give_up(last)
+            raise _give_up(name, attempt - 1, last)
         try:
             if op_keeps_deadline:
                 return await op()
@@ -67,6 +84,8 @@ async def with_retry(
                 raise
             if last is None or not isinstance(last, NotDurable) or isinstance(exc, NotDurable):
                 last = exc  # a timeout after "too few replicas" is still "too few replicas"
+            if is_refused(exc):
+                deadline = min(deadline, time.monotonic() + REFUSED_GRACE)
             remaining = deadline - time.monotonic()
             error = type(exc).__name__
             trace.get_current_span().add_event(
@@ -75,19 +94,16 @@ async def with_retry(
             )
             if on_retry is not None:
                 on_retry(name, error)
-            log.warning(
-                "redis %s failed (attempt %d, %.2fs left): %s: %s",
-                name,
-                attempt,
-                max(remaining, 0.0),
-                type(exc).__name__,
-                exc,
-            )
+            log.debug("redis %s attempt %d failed: %s: %s", name, attempt, error, exc)
             if remaining <= delay:
-                raise _give_up(last) from exc
+                raise _give_up(name, attempt, last) from exc
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
             delay = min(delay * 2, _BACKOFF_MAX)
 
 
-def _give_up(last: Exception | None) -> StoreUnavailable:
+def _give_up(name: str, attempts: int, last: Exception | None) -> StoreUnavailable:
+    # One line per request that failed, not one per attempt: an outage must not flood the log.
+    log.warning(
+        "redis %s gave up after %d attempts: %s: %s", name, attempts, type(last).__name__, last
+    )
     return last if isinstance(last, NotDurable) else StoreUnavailable()

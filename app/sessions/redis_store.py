@@ -76,6 +76,7 @@ def parse_loaded(reply: Sequence[bytes]) -> StoredSession | None:
 
 class RedisSessionStore:
     single_process = False
+    last_answered: float | None = None
 
     def __init__(
         self,
@@ -102,9 +103,11 @@ class RedisSessionStore:
         self, op: Callable[[], Awaitable[T]], name: str, *, batched: bool = False
     ) -> T:
         # Batched calls time out at the request's deadline by themselves (see `_eval`).
-        return await with_retry(
+        result = await with_retry(
             op, self.deadline, name, self.observer.store_retry, op_keeps_deadline=batched
         )
+        self.last_answered = time.monotonic()  # readiness counts traffic, not only probes
+        return result
 
     async def _eval(
         self, script: _Script, key: str, *args: Any, replicas: int | None = None

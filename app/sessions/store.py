@@ -65,6 +65,9 @@ class SessionStore(Protocol):
     """Every method raises `StoreUnavailable` when the store cannot answer in time."""
 
     single_process: bool  # True: state lives in this process only
+    # `time.monotonic()` of the last call the store answered (any call, readiness probe or
+    # traffic); None before the first.
+    last_answered: float | None
 
     async def load(self, key: str) -> StoredSession | None:
         """The session, its idle expiry slid forward (one round trip); None if absent/expired."""

@@ -11,7 +11,8 @@ from tests.conftest import LOAD_PASSWORD, login, request_with_cookie
 
 
 def cookie_header(response: httpx.Response) -> str:
-    [header] = response.headers.get_list("set-cookie")
+    """The session cookie's Set-Cookie (a login also sets the device cookie)."""
+    [header] = [h for h in response.headers.get_list("set-cookie") if "sfdev" not in h]
     return header
 
 

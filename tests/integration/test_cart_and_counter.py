@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
@@ -86,3 +87,37 @@ async def test_checkout_needs_a_valid_idempotency_key(client: httpx.AsyncClient)
     assert (await client.post("/checkout")).status_code == 422
     bad = await client.post("/checkout", headers={"Idempotency-Key": "no spaces allowed"})
     assert bad.status_code == 422
+
+
+async def test_a_regular_shopper_never_fills_the_session(client: httpx.AsyncClient) -> None:
+    """Orders live outside the session: 30 checkouts of 60-line carts (8-character SKUs)
+    leave the cart its whole budget, and every order can still be replayed."""
+    await login(client)
+    orders = {}
+    for n in range(30):
+        for line in range(60):
+            added = await client.post(
+                "/cart/items", json={"item_id": f"s{n:02d}-{line:04d}", "qty": 2}
+            )
+            assert added.status_code == 200, (n, line, added.text)
+        key = f"checkout-{n:04d}"
+        placed = await client.post("/checkout", headers={"Idempotency-Key": key})
+        assert placed.status_code == 201, (n, placed.text)
+        orders[key] = placed.json()
+    for key in ("checkout-0029", "checkout-0020"):
+        replay = await client.post("/checkout", headers={"Idempotency-Key": key})
+        assert replay.status_code == 201 and replay.json() == orders[key]
+        assert replay.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_cart_over_the_session_budget_says_what_to_do(
+    store_kind: str, settings_for: Any, client_for: Any
+) -> None:
+    client = await client_for(settings_for(store_kind, session_max_bytes=1024))
+    await login(client)
+    for line in range(100):
+        added = await client.post("/cart/items", json={"item_id": f"sku-{line:04d}", "qty": 1})
+        if added.status_code != 200:
+            break
+    assert added.status_code == 413
+    assert "remove items or check out" in added.json()["detail"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import login, request_with_cookie
+from tests.conftest import login, request_with_cookie, sibling
 
 
 async def _sessions_of(client: httpx.AsyncClient, cookie: str) -> list[str]:
@@ -33,7 +33,7 @@ async def test_login_as_another_user_starts_empty(client: httpx.AsyncClient) -> 
 async def test_login_as_another_user_ends_the_previous_session(client: httpx.AsyncClient) -> None:
     await login(client, "user-0001")
     first_cookie = client.cookies["__Host-sid"]
-    other_device = httpx.AsyncClient(transport=client._transport, base_url=client.base_url)
+    other_device = sibling(client)
     await login(other_device, "user-0001")
     witness = other_device.cookies["__Host-sid"]
     assert len(await _sessions_of(client, witness)) == 2

@@ -216,6 +216,7 @@ class HACluster:
             "SESSIONFLEET_LOADTEST_USERS": "200",
             "SESSIONFLEET_LOADTEST_PASSWORD": LOAD_PASSWORD,
             "SESSIONFLEET_LOGIN_MAX_FAILURES_PER_CLIENT": "100000",
+            "SESSIONFLEET_TRUSTED_PROXIES": "127.0.0.1",  # HAProxy
             **self.app_env,
         }
 
