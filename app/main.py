@@ -19,6 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .api import auth, cart, counter, health, sessions
 from .api.auth import DeviceCookie
+from .api.openapi import document_session_cookie
 from .api_docs import add_api_docs
 from .body_limit import BodyLimitMiddleware
 from .gc_tuning import restore, tune_for_serving
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, internal_error)
     for module in (auth, cart, counter, sessions, health):
         app.include_router(module.router)
+    document_session_cookie(app, manager.cookies.cookie_name)
     app.add_route("/metrics", metrics_endpoint(store.count), include_in_schema=False)
 
     @app.exception_handler(SessionError)

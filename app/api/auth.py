@@ -12,6 +12,16 @@ from pydantic import BaseModel, Field
 
 from ..users import USERNAME_PATTERN
 from .deps import CurrentUser, SessionDep, ThrottleDep, UsersDep
+from .schemas import (
+    LOGGED_IN,
+    NEEDS_LOGIN,
+    SESSION,
+    STATE_CHANGE,
+    LoginResult,
+    Me,
+    SessionTimes,
+    errors,
+)
 
 router = APIRouter(tags=["auth"])
 
@@ -50,7 +60,7 @@ class Credentials(BaseModel):
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, *STATE_CHANGE, 429, *SESSION))
 async def login(
     credentials: Credentials,
     request: Request,
@@ -58,7 +68,9 @@ async def login(
     session: SessionDep,
     users: UsersDep,
     throttle: ThrottleDep,
-) -> dict[str, str]:
+) -> LoginResult:
+    """Log in: a new session ID in the cookie (the old one stops working). Logging in as
+    another user than the session's ends that session and starts an empty one."""
     client = request.client.host if request.client else "unknown"
     device_cookie: DeviceCookie = request.state.device_cookie
     attempt = await throttle.attempt(credentials.username, client, device_cookie.read(request))
@@ -73,19 +85,17 @@ async def login(
     session.log_in(credentials.username)  # a new session ID: no fixation
     session["login_at"] = int(time.time())
     await session.save()  # a login is acknowledged only once replicas hold it
-    return {"user": credentials.username}
+    return LoginResult(user=credentials.username)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=errors(*STATE_CHANGE, *SESSION))
 async def logout(session: SessionDep) -> Response:
+    """End this session server-side and expire the cookie."""
     session.invalidate()
     return Response(status_code=204)
 
 
-@router.get("/me")
-async def me(user: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {
-        "user": user,
-        "login_at": session.get("login_at"),
-        "session": {"created_ms": session.created_ms, "expires_at_ms": session.expires_at_ms},
-    }
+@router.get("/me", responses=errors(*LOGGED_IN), openapi_extra=NEEDS_LOGIN)
+async def me(user: CurrentUser, session: SessionDep) -> Me:
+    times = SessionTimes(created_ms=session.created_ms, expires_at_ms=session.expires_at_ms)
+    return Me(user=user, login_at=session.get("login_at"), session=times)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi import APIRouter, Header, HTTPException, Path, Response
 from pydantic import BaseModel, Field
 
 from ..sessions import SessionConflict, SessionTooLarge
 from .deps import CurrentUser, OrdersDep, SessionDep
+from .schemas import LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Cart, Order, errors
 
 router = APIRouter(tags=["cart"])
 
@@ -28,18 +29,20 @@ class CartLine(BaseModel):
     qty: Annotated[int, Field(ge=1, le=99)]
 
 
-def _cart_view(cart: dict[str, int] | None) -> dict[str, Any]:
+def _cart_view(cart: dict[str, int] | None) -> Cart:
     items = cart or {}
-    return {"items": items, "count": sum(items.values())}
+    return Cart(items=items, count=sum(items.values()))
 
 
-@router.get("/cart")
-async def get_cart(_: CurrentUser, session: SessionDep) -> dict[str, Any]:
+@router.get("/cart", responses=errors(*LOGGED_IN), openapi_extra=NEEDS_LOGIN)
+async def get_cart(_: CurrentUser, session: SessionDep) -> Cart:
     return _cart_view(session.get("cart"))
 
 
-@router.post("/cart/items")
-async def add_item(line: CartLine, _: CurrentUser, session: SessionDep) -> dict[str, Any]:
+@router.post(
+    "/cart/items", responses=errors(*LOGGED_IN, *STATE_CHANGE, 409), openapi_extra=NEEDS_LOGIN
+)
+async def add_item(line: CartLine, _: CurrentUser, session: SessionDep) -> Cart:
     def add(cart: dict[str, int] | None) -> dict[str, int]:
         cart = dict(cart or {})
         qty = cart.get(line.item_id, 0) + line.qty
@@ -58,12 +61,16 @@ async def add_item(line: CartLine, _: CurrentUser, session: SessionDep) -> dict[
     return _cart_view(session["cart"])
 
 
-@router.delete("/cart/items/{item_id}")
+@router.delete(
+    "/cart/items/{item_id}",
+    responses=errors(*LOGGED_IN, *STATE_CHANGE, 404, 409),
+    openapi_extra=NEEDS_LOGIN,
+)
 async def remove_item(
-    item_id: Annotated[str, Field(pattern=ITEM_ID_PATTERN)],
+    item_id: Annotated[str, Path(pattern=ITEM_ID_PATTERN)],
     _: CurrentUser,
     session: SessionDep,
-) -> dict[str, Any]:
+) -> Cart:
     if item_id not in (session.get("cart") or {}):
         raise HTTPException(404, "item not in cart")
 
@@ -75,7 +82,23 @@ async def remove_item(
     return _cart_view(session["cart"])
 
 
-@router.post("/checkout", status_code=201)
+@router.post(
+    "/checkout",
+    status_code=201,
+    responses={
+        **errors(*LOGGED_IN, *STATE_CHANGE, 409),
+        201: {
+            "description": "The order; the same one again for a repeated Idempotency-Key.",
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "`true` when this key's order was placed before.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+        },
+    },
+    openapi_extra=NEEDS_LOGIN,
+)
 async def checkout(
     response: Response,
     idempotency_key: Annotated[
@@ -84,7 +107,7 @@ async def checkout(
     user: CurrentUser,
     session: SessionDep,
     orders: OrdersDep,
-) -> dict[str, Any]:
+) -> Order:
     """Turns the cart into an order once per Idempotency-Key: a repeat, on any replica,
     even while the first is still running, returns the first order."""
     for _attempt in range(3):
@@ -94,7 +117,7 @@ async def checkout(
             if placed is None:
                 raise HTTPException(409, "this Idempotency-Key's order is no longer kept")
             response.headers["Idempotent-Replayed"] = "true"
-            return placed
+            return Order.model_validate(placed)
         cart = session.get("cart") or {}
         if not cart:
             raise HTTPException(409, "cart is empty")
@@ -112,7 +135,7 @@ async def checkout(
         session["cart"] = {}
         try:
             await session.save()  # the cart empties and the record appears together, or not
-            return order
+            return Order.model_validate(order)
         except SessionConflict:
             await session.reload()  # a twin request (or a cart change) won: look again
     raise HTTPException(409, "checkout kept conflicting, retry")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .deps import CurrentUser, SessionDep
+from .schemas import LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Counter, errors
 
 router = APIRouter(tags=["counter"])
 
@@ -13,8 +14,10 @@ def _increment(value: int | None) -> int:
     return (value or 0) + 1
 
 
-@router.post("/counter")
-async def increment(_: CurrentUser, session: SessionDep) -> dict[str, int]:
+@router.post(
+    "/counter", responses=errors(*LOGGED_IN, *STATE_CHANGE, 409), openapi_extra=NEEDS_LOGIN
+)
+async def increment(_: CurrentUser, session: SessionDep) -> Counter:
     session.apply("counter", _increment)
     await session.save()  # a concurrent increment re-applies ours: answer the stored value
-    return {"counter": session["counter"]}
+    return Counter(counter=session["counter"])

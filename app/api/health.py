@@ -8,18 +8,32 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..readiness import StoreHealth
+from .schemas import RETRY_AFTER, Health, Readiness
 
 router = APIRouter(tags=["health"])
 
 
+@router.head("/healthz")
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
+async def healthz() -> Health:
     """The process answers. Nothing else is checked: a restart would not fix the store."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Readiness,
+        "description": "Not ready: the store has not answered within the grace.",
+        "headers": RETRY_AFTER,
+    }
+}
+
+
+@router.head("/readyz", response_model=Readiness, responses=_NOT_READY)
+@router.get("/readyz", response_model=Readiness, responses=_NOT_READY)
 async def readyz(request: Request) -> JSONResponse:
+    """Ready while the store answers, or answered within the readiness grace (a failover is
+    ridden out, not reported as every replica down at once)."""
     health: StoreHealth = request.state.store_health
     report: dict[str, Any] = await health.check()
     status = 200 if report["ready"] else 503
