@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from ..users import USERNAME_PATTERN
 from .deps import CurrentUser, SessionDep, ThrottleDep, UsersDep
 from .schemas import (
+    JSON_BODY,
     LOGGED_IN,
     NEEDS_LOGIN,
     SESSION,
@@ -60,7 +61,7 @@ class Credentials(BaseModel):
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-@router.post("/login", responses=errors(401, *STATE_CHANGE, 429, *SESSION))
+@router.post("/login", responses=errors(*JSON_BODY, 401, *STATE_CHANGE, 429, *SESSION))
 async def login(
     credentials: Credentials,
     request: Request,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..sessions import SessionConflict, SessionTooLarge
 from .deps import CurrentUser, OrdersDep, SessionDep
-from .schemas import LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Cart, Order, errors
+from .schemas import JSON_BODY, LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Cart, Order, errors
 
 router = APIRouter(tags=["cart"])
 
@@ -40,7 +40,19 @@ async def get_cart(_: CurrentUser, session: SessionDep) -> Cart:
 
 
 @router.post(
-    "/cart/items", responses=errors(*LOGGED_IN, *STATE_CHANGE, 409), openapi_extra=NEEDS_LOGIN
+    "/cart/items",
+    responses={
+        **errors(*JSON_BODY, *LOGGED_IN, *STATE_CHANGE, 409),
+        200: {
+            "links": {
+                "RemoveAddedItem": {
+                    "operationId": "remove_item_cart_items__item_id__delete",
+                    "parameters": {"item_id": "$request.body#/item_id"},
+                }
+            }
+        },
+    },
+    openapi_extra=NEEDS_LOGIN,
 )
 async def add_item(line: CartLine, _: CurrentUser, session: SessionDep) -> Cart:
     def add(cart: dict[str, int] | None) -> dict[str, int]:

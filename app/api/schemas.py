@@ -21,6 +21,7 @@ RETRY_AFTER = {
     }
 }
 _DESCRIPTIONS = {
+    400: "The body is not JSON text at all (e.g. not UTF-8).",
     401: "Not logged in, or the session ended while the request ran.",
     403: "A cross-site request that changes state (CSRF), refused.",
     404: "No such item or session.",
@@ -49,6 +50,7 @@ NEEDS_LOGIN: dict[str, Any] = {"security": [{SESSION_SCHEME: []}]}
 # that loads the session may find the store away (503).
 STATE_CHANGE = (403, 413)
 SESSION = (503,)
+JSON_BODY = (400,)  # a body FastAPI cannot even decode (decodable but invalid JSON: 422)
 LOGGED_IN = (401, 503)
 
 

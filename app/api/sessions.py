@@ -22,7 +22,19 @@ router = APIRouter(tags=["sessions"])
 SessionRef = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
-@router.get("/sessions", responses=errors(*LOGGED_IN), openapi_extra=NEEDS_LOGIN)
+_REVOCABLE = {
+    "RevokeFirstSession": {
+        "operationId": "revoke_session_sessions__ref__delete",
+        "parameters": {"ref": "$response.body#/sessions/0/id"},
+    }
+}
+
+
+@router.get(
+    "/sessions",
+    responses={**errors(*LOGGED_IN), 200: {"links": _REVOCABLE}},
+    openapi_extra=NEEDS_LOGIN,
+)
 async def list_sessions(user: CurrentUser, session: SessionDep, manager: ManagerDep) -> SessionList:
     """The user's live sessions, oldest first."""
     infos = await manager.list_user_sessions(user)
