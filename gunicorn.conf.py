@@ -45,7 +45,12 @@ def on_starting(server):
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
+    from app.metrics import WORKER_EXITS
+
     multiprocess.mark_process_dead(worker.pid)
+    # An OOM-killed worker is replaced in place: without this count nobody would see it
+    # (gunicorn's own log line says "was sent SIGKILL! Perhaps out of memory?").
+    WORKER_EXITS.inc()
 
 
 # gunicorn's own messages as JSON lines too, like the app's (app/logging_setup.py).

@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.users_file,
             loadtest_users=settings.loadtest_users,
             loadtest_password=password.get_secret_value() if password else None,
+            concurrent_checks=settings.password_checks_per_worker,
         ),
         "throttle": LoginThrottle(
             backends.throttle,

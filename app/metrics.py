@@ -63,6 +63,11 @@ STORE_RETRIES = Counter(
 REPLICA_ACK_FAILURES = Counter(
     "sessionfleet_replica_ack_failures_total", "Commits not acknowledged by enough replicas in time"
 )
+WORKER_EXITS = Counter(
+    "sessionfleet_worker_exits_total",
+    "App worker processes that exited while the server ran: a crash or an OOM kill (the pod's "
+    "restart count does not move: gunicorn starts a new worker)",
+)
 ACTIVE_SESSIONS = Gauge(
     "sessionfleet_sessions_active",
     "Sessions in the store (counted at most every 30 s)",

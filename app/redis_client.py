@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +19,8 @@ from .sessions.census import Census, ReplicaCensus
 from .settings import Settings
 
 Closer = Callable[[], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 SENTINEL_TIMEOUT = 0.5  # seconds a Sentinel query may take
 # Master flags that mean a failover is decided (o_down) or under way.
@@ -44,7 +48,7 @@ def _common(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def sentinel_census(sentinel: Sentinel, master_name: str) -> Census:
+def sentinel_census(sentinel: Sentinel, master_name: str, census_timeout: float = 1.0) -> Census:
     """The master a majority of the Sentinels, asked at once, name, and what they say about it
     and its replicas. Only the Sentinel leading a failover flags it, so every one is asked. One
     that failed to answer is still asked but not waited for (its answer counts if it comes in
@@ -55,13 +59,24 @@ def sentinel_census(sentinel: Sentinel, master_name: str) -> Census:
 
     async def ask(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         try:
-            async with clients[i].pipeline(transaction=False) as pipe:
-                pipe.sentinel_master(master_name)
-                pipe.sentinel_slaves(master_name)
-                master, replicas = await pipe.execute()
-        except (rx.RedisError, OSError):
+            # Bounded as a whole (connect, AUTH, both replies): a query that hangs would
+            # stay the one in flight for this Sentinel, and its answer would never count.
+            async with asyncio.timeout(census_timeout):
+                async with clients[i].pipeline(transaction=False) as pipe:
+                    pipe.sentinel_master(master_name)
+                    pipe.sentinel_slaves(master_name)
+                    master, replicas = await pipe.execute()
+        except (rx.RedisError, OSError, TimeoutError) as exc:
+            if not failing[i]:
+                log.warning("sentinel %d stopped answering the census: %r", i, exc)
             failing[i] = True
+            # Nothing of that connection is trusted again: the next query connects afresh
+            # (and looks the name up again: a restarted Sentinel may have a new address).
+            with contextlib.suppress(Exception):
+                await clients[i].connection_pool.disconnect()
             return None
+        if failing[i]:
+            log.warning("sentinel %d answers the census again", i)
         failing[i] = False
         return master, replicas
 
@@ -125,7 +140,9 @@ def make_redis(settings: Settings) -> tuple[Redis, list[Closer], Census | None]:
         )
         # Sentinel.aclose() does not close clients made by master_for: close both.
         closers = [client.aclose, *(s.aclose for s in sentinel.sentinels)]
-        return client, closers, sentinel_census(sentinel, settings.redis_master_name)
+        census_timeout = settings.redis_connect_timeout + SENTINEL_TIMEOUT
+        census = sentinel_census(sentinel, settings.redis_master_name, census_timeout)
+        return client, closers, census
     assert settings.redis_url, "make_redis needs redis_url or redis_sentinels"
     client = Redis.from_url(
         settings.redis_url, max_connections=settings.redis_max_connections, **options, **auth

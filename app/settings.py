@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         0, ge=0, le=100_000, description="Create users user-0001..user-N for load tests."
     )
     loadtest_password: SecretStr | None = Field(None, description="Password of the load users.")
+    password_checks_per_worker: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Password checks one worker runs at once (19 MiB of memory each); more "
+        "logins queue. Size the container's memory limit from it (docs/operations.md).",
+    )
     login_max_failures_per_user: int = Field(
         5, ge=1, description="Failed logins of one user before each further one locks it."
     )

@@ -6,6 +6,7 @@ tests, `user-0001`..`user-N` sharing one configured password. There is no built-
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -17,7 +18,8 @@ USERNAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 _LOADTEST_USER = re.compile(r"user-(\d{4,6})")
 # OWASP's argon2id minimum (19 MiB, 2 passes): ~15 ms per check here, so logins stay cheap
 # enough for load tests while brute force stays expensive.
-hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+ARGON2_MEMORY_KIB = 19 * 1024
+hasher = PasswordHasher(time_cost=2, memory_cost=ARGON2_MEMORY_KIB, parallelism=1)
 
 
 def loadtest_username(n: int) -> str:
@@ -31,8 +33,12 @@ class UserDirectory:
         *,
         loadtest_users: int = 0,
         loadtest_password: str | None = None,
+        concurrent_checks: int = 2,
     ) -> None:
         self._hashes = hashes
+        # Each check holds 19 MiB while it runs: a burst of logins (a load test starting, a
+        # password spray) must queue, not add up past the container's memory limit.
+        self._checks = asyncio.Semaphore(concurrent_checks)
         self._loadtest_users = loadtest_users
         self._loadtest_hash = hasher.hash(loadtest_password) if loadtest_password else None
         # Checked for unknown names too, so timing does not reveal which names exist.
@@ -40,7 +46,12 @@ class UserDirectory:
 
     @classmethod
     def from_file(
-        cls, path: str | None, *, loadtest_users: int = 0, loadtest_password: str | None = None
+        cls,
+        path: str | None,
+        *,
+        loadtest_users: int = 0,
+        loadtest_password: str | None = None,
+        concurrent_checks: int = 2,
     ) -> UserDirectory:
         hashes: dict[str, str] = {}
         if path:
@@ -48,7 +59,12 @@ class UserDirectory:
                 if line.strip() and not line.startswith("#"):
                     name, _, encoded = line.strip().partition(":")
                     hashes[name] = encoded
-        return cls(hashes, loadtest_users=loadtest_users, loadtest_password=loadtest_password)
+        return cls(
+            hashes,
+            loadtest_users=loadtest_users,
+            loadtest_password=loadtest_password,
+            concurrent_checks=concurrent_checks,
+        )
 
     def _hash_of(self, username: str) -> str | None:
         if username in self._hashes:
@@ -63,7 +79,8 @@ class UserDirectory:
 
     async def verify(self, username: str, password: str) -> bool:
         encoded = self._hash_of(username)
-        matches = await run_in_threadpool(_check, encoded or self._decoy_hash, password)
+        async with self._checks:
+            matches = await run_in_threadpool(_check, encoded or self._decoy_hash, password)
         return matches and encoded is not None
 
 

@@ -259,13 +259,17 @@ class HACluster:
 
     # --- whole fleet -----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start_redis_fleet(self) -> RedisNode:
+        """Redis, Sentinel and watch on every node; returns the master once all agree."""
         for node in self.nodes:
             self.start_redis(node)
         for node in self.nodes:
             self.start_sentinel(node)
             self.start_watch(node)
-        self.wait_healthy(timeout=40)
+        return self.wait_healthy(timeout=40)
+
+    def start(self) -> None:
+        self.start_redis_fleet()
         self.apps = [self.start_app(i) for i in range(self.app_replicas)]
         self.start_proxy()
 

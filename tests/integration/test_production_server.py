@@ -1,8 +1,9 @@
-"""Behind the production server (gunicorn + uvicorn workers), the client address used for
-login throttling cannot be chosen by the client."""
+"""The production server (gunicorn.conf.py, uvicorn workers): what it adds to the app."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import LOAD_PASSWORD
-from tests.support.processes import AppServer
+from tests.support.processes import AppServer, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         "SESSIONFLEET_LOADTEST_PASSWORD": LOAD_PASSWORD,
         "SESSIONFLEET_LOGIN_MAX_FAILURES_PER_CLIENT": "3",
     }
-    app = AppServer(Path(tmp_path_factory.mktemp("gunicorn")), env, name="g", workers=1)
+    app = AppServer(Path(tmp_path_factory.mktemp("gunicorn")), env, name="g", workers=2)
     yield app
     app.stop()
 
@@ -42,3 +43,28 @@ def test_rotating_forwarded_for_does_not_escape_the_client_limit(server: AppServ
             headers={"x-forwarded-for": "192.0.2.200"},
         )
     assert blocked.status_code == 429
+
+
+def _workers(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def test_a_killed_worker_is_counted(server: AppServer) -> None:
+    """An OOM kill replaces a worker in place (the pod's restart count stays 0): the metric
+    is how anyone sees it."""
+    victim = _workers(server.proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: victim not in _workers(server.proc.pid) and len(_workers(server.proc.pid)) == 2,
+        20,
+        "a replacement worker",
+    )
+    wait_until(
+        lambda: (
+            "sessionfleet_worker_exits_total 1.0"
+            in httpx.get(f"{server.url}/metrics", timeout=5).text
+        ),
+        20,
+        "the exit counted",
+    )

@@ -1,0 +1,47 @@
+"""A burst of logins queues its password checks: memory stays bounded (each argon2 check
+holds 19 MiB; 24 at once OOM-killed workers under a 384 Mi limit)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LOAD_PASSWORD
+from tests.support.processes import AppServer
+
+pytestmark = pytest.mark.slow
+MIB = 1024 * 1024
+
+
+def _peak_rss(pid: int) -> int:
+    """VmHWM: the most resident memory the process ever had, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+async def test_a_burst_of_logins_does_not_add_up_password_memory(tmp_path: Path) -> None:
+    env = {
+        "SESSIONFLEET_LOADTEST_USERS": "30",
+        "SESSIONFLEET_LOADTEST_PASSWORD": LOAD_PASSWORD,
+        "SESSIONFLEET_PASSWORD_CHECKS_PER_WORKER": "2",
+    }
+    server = AppServer(tmp_path, env, name="memory")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            await client.post("/login", json={"username": "user-0030", "password": LOAD_PASSWORD})
+            before = _peak_rss(server.proc.pid)
+            logins = [
+                client.post("/login", json={"username": f"user-{n:04d}", "password": LOAD_PASSWORD})
+                for n in range(1, 25)
+            ]
+            answers = await asyncio.gather(*logins)
+        assert [a.status_code for a in answers] == [200] * 24
+        grown = _peak_rss(server.proc.pid) - before
+        assert grown < 3 * 19 * MIB + 20 * MIB, f"peak grew {grown / MIB:.0f} MiB"
+    finally:
+        server.stop()
