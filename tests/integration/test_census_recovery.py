@@ -40,7 +40,7 @@ async def test_census_follows_a_restarted_sentinel_while_another_is_lost(
 ) -> None:
     for name, value in fleet.app_environment().items():  # what an app replica is given
         monkeypatch.setenv(name, value)
-    client, closers, census = make_redis(Settings())
+    _client, closers, census = make_redis(Settings())
     assert census is not None
     try:
         assert await census() is not None
