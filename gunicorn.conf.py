@@ -7,7 +7,10 @@ SESSIONFLEET_TRUSTED_PROXIES (docs/configuration.md).
 
 import os
 
-bind = os.environ.get("SESSIONFLEET_BIND", "0.0.0.0:8000")
+bind = [os.environ.get("SESSIONFLEET_BIND", "0.0.0.0:8000")]
+# Metrics on a port of their own (the app serves nothing else there: app/metrics.py).
+if int(os.environ.get("SESSIONFLEET_METRICS_PORT", "0")):
+    bind.append(f"{bind[0].rpartition(':')[0]}:{os.environ['SESSIONFLEET_METRICS_PORT']}")
 workers = int(os.environ.get("SESSIONFLEET_WORKERS", os.environ.get("WEB_CONCURRENCY", "2")))
 worker_class = "uvicorn_worker.UvicornWorker"
 # Longer than the ingress' idle timeout, so the proxy closes idle connections first.

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from starlette.routing import Route
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -24,7 +25,7 @@ from .api_docs import add_api_docs
 from .body_limit import BodyLimitMiddleware
 from .gc_tuning import restore, tune_for_serving
 from .logging_setup import configure_logging
-from .metrics import HTTPMetricsMiddleware, PrometheusObserver, metrics_endpoint
+from .metrics import HTTPMetricsMiddleware, MetricsPort, PrometheusObserver, metrics_endpoint
 from .orders import MemoryOrderBook, OrderBook, RedisOrderBook
 from .origin_check import OriginCheckMiddleware
 from .readiness import StoreHealth
@@ -120,9 +121,13 @@ def _backoff(settings: Settings, free_failures: int) -> Backoff:
 class SessionfleetApp(FastAPI):
     replica_name = ""
     trusted_proxies: list[str] = []  # noqa: RUF012 (set per instance by create_app)
+    metrics_port = 0
+    metrics: ASGIApp | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
+        if self.metrics_port and self.metrics is not None:
+            stack = MetricsPort(stack, self.metrics, self.metrics_port)
         if self.trusted_proxies:
             # The client address (login throttling) from X-Forwarded-For, believed only from
             # our own proxies: uvicorn's parser, applied here so every server behaves alike.
@@ -205,7 +210,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, cart, counter, sessions, health):
         app.include_router(module.router)
     document_session_cookie(app, manager.cookies.cookie_name)
-    app.add_route("/metrics", metrics_endpoint(store.count), include_in_schema=False)
+    metrics = metrics_endpoint(store.count)
+    if settings.metrics_port:
+        app.metrics_port, app.metrics = settings.metrics_port, Route("/metrics", metrics)
+    else:
+        app.add_route("/metrics", metrics, include_in_schema=False)
 
     @app.exception_handler(SessionError)
     async def session_error(_: Request, exc: Exception) -> JSONResponse:

@@ -23,7 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .sessions import StoreUnavailable
@@ -122,6 +122,31 @@ class HTTPMetricsMiddleware:
             HTTP_LATENCY.labels(method, template, str(status)).observe(
                 time.perf_counter() - started
             )
+
+
+class MetricsPort:
+    """With a port of their own, metrics are served there only and nothing else is: an
+    ingress that routes the app's port to the internet never exposes /metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: ASGIApp, port: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.port = port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            server = scope.get("server")
+            if server is not None and server[1] == self.port:
+                handler = self.metrics if scope["path"] == "/metrics" else _NOT_FOUND
+                await handler(scope, receive, send)
+                return
+            if scope["path"] == "/metrics":
+                await _NOT_FOUND(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_NOT_FOUND = JSONResponse({"detail": "Not Found"}, status_code=404)
 
 
 def metrics_endpoint(

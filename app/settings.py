@@ -144,6 +144,13 @@ class Settings(BaseSettings):
         "json", description="json: one JSON object per line with trace_id/span_id; text: plain."
     )
     log_level: str = Field("INFO", description="Root log level.")
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Serve /metrics on this port only (gunicorn.conf.py listens on it too), "
+        "so the ingress, which routes the app's port, never exposes it. 0: on the app's port.",
+    )
 
     api_docs: bool = Field(
         False,

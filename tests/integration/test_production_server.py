@@ -11,14 +11,18 @@ import httpx
 import pytest
 
 from tests.conftest import LOAD_PASSWORD
-from tests.support.processes import AppServer, wait_until
+from tests.support.processes import AppServer, free_port, wait_until
 
 pytestmark = pytest.mark.slow
+
+
+METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     env = {
+        "SESSIONFLEET_METRICS_PORT": str(METRICS_PORT),
         "SESSIONFLEET_LOADTEST_USERS": "20",
         "SESSIONFLEET_LOADTEST_PASSWORD": LOAD_PASSWORD,
         "SESSIONFLEET_LOGIN_MAX_FAILURES_PER_CLIENT": "3",
@@ -63,8 +67,17 @@ def test_a_killed_worker_is_counted(server: AppServer) -> None:
     wait_until(
         lambda: (
             "sessionfleet_worker_exits_total 1.0"
-            in httpx.get(f"{server.url}/metrics", timeout=5).text
+            in httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
         ),
         20,
         "the exit counted",
     )
+
+
+def test_metrics_are_served_on_their_own_port_only(server: AppServer) -> None:
+    metrics = f"http://127.0.0.1:{METRICS_PORT}"
+    scraped = httpx.get(f"{metrics}/metrics", timeout=5)
+    assert scraped.status_code == 200 and "sessionfleet_http_request_duration" in scraped.text
+    assert httpx.get(f"{server.url}/metrics", timeout=5).status_code == 404
+    assert httpx.get(f"{metrics}/healthz", timeout=5).status_code == 404
+    assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
