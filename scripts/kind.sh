@@ -270,11 +270,13 @@ main() {
       need docker kubectl helm
       kubectl --context "$CONTEXT" create namespace "$NAMESPACE" --dry-run=client -o yaml |
         kubectl --context "$CONTEXT" apply -f -
-      local values gateway port address local_address
+      local subnet values gateway port address local_address
+      subnet=$(kind_subnet || true)
+      [ -n "$subnet" ] || { echo "no IPv4 docker network 'kind': run make kind-up first" >&2; exit 1; }
       # Global, not local: the EXIT trap runs after main has returned.
       overrides=$(mktemp "${TMPDIR:-/tmp}/sessionfleet-kind-values.XXXXXX")
       trap 'rm -f "$overrides"' EXIT
-      kind_values "$(kind_subnet)" >"$overrides"
+      kind_values "$subnet" >"$overrides"
       values=(-f k8s/kind/values-kind.yaml -f "$overrides")
       # OTEL=1: traces to the collector of `make observability-up`.
       [ -z "${OTEL:-}" ] || values+=(-f k8s/observability/values-otel.yaml)

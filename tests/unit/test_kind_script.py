@@ -279,3 +279,52 @@ def test_every_node_runs_the_digest_pinned_image() -> None:
         "kindest/node:v1.34.0@sha256:"
         "7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
     }
+
+
+def test_deploy_targets_the_clusters_context_and_prints_the_localhost_address(
+    fakes: FakeCommands,
+) -> None:
+    fakes.add(
+        "docker",
+        """
+case "$1" in
+  network) echo 172.19.0.0/16 ;;
+  ps) echo kindccm-gw-1a2b ;;
+  port) printf '0.0.0.0:55001\\n' ;;
+esac""",
+    )
+    fakes.add(
+        "kubectl",
+        """
+case "$*" in
+  *"get gateway -l"*) echo sf-sessionfleet ;;
+  *"{.spec.listeners[0].port}"*) echo 80 ;;
+  *"{.status.addresses[0].value}"*) echo 172.19.0.7 ;;
+esac""",
+    )
+    # helm logs the values file the script wrote for kind's network
+    fakes.add(
+        "helm",
+        'for a; do case "$a" in *sessionfleet-kind-values*) '
+        'sed "s/^/values: /" "$a" >> "$FAKE_CALLS" ;; esac; done',
+    )
+    run = fakes.run("kind.sh", "main deploy", {"KIND_CLUSTER": "shop", "NAMESPACE": "web"})
+    assert run.returncode == 0, run.stderr
+    assert all("--context kind-shop" in call for call in run.called("kubectl"))
+    assert all("--kube-context kind-shop" in call for call in run.called("helm"))
+    [install] = run.called("helm upgrade")
+    assert "-f k8s/kind/values-kind.yaml -f " in install
+    assert '    - ipBlock: {cidr: "172.19.0.0/16"}' in [
+        call.removeprefix("values: ") for call in run.calls
+    ]
+    assert "gateway address: http://172.19.0.7 " in run.stdout
+    assert "gateway from this host: http://127.0.0.1:55001" in run.stdout
+    assert "TARGET=http://127.0.0.1:55001" in run.stdout
+
+
+def test_deploy_needs_the_kind_network(fakes: FakeCommands) -> None:
+    fakes.add("helm")
+    run = fakes.run("kind.sh", "main deploy")
+    assert run.returncode == 1
+    assert "run make kind-up first" in run.stderr
+    assert not run.called("helm")
