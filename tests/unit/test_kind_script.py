@@ -6,15 +6,24 @@ makes (names, flags, which cloud-provider-kind to use, how it is stopped), not k
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.unit.fake_commands import FakeCommands
+from tests.unit.fake_commands import ROOT, FakeCommands
 
 CPK = "sessionfleet-cloud-provider-kind"
-CPK_IMAGE = "registry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.11.1"
+# The default image reference, as the script defines it.
+CPK_IMAGE = subprocess.run(
+    ["bash", "-c", 'source scripts/kind.sh; echo "$CPK_IMAGE"'],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=30,
+    check=True,
+).stdout.strip()
 
 
 def docker_fake(*, ps: str = "", running: str = "", os_name: str = "Ubuntu 24.04") -> str:
@@ -263,7 +272,6 @@ def test_kind_values_let_the_gateway_network_in_and_trust_it(fakes: FakeCommands
 
 
 def test_pod_subnet_matches_the_cluster_config(fakes: FakeCommands) -> None:
-    from tests.unit.fake_commands import ROOT
 
     config = yaml.safe_load((ROOT / "k8s" / "kind" / "cluster.yaml").read_text())
     run = fakes.run("kind.sh", 'echo "$POD_SUBNET"')
@@ -271,7 +279,6 @@ def test_pod_subnet_matches_the_cluster_config(fakes: FakeCommands) -> None:
 
 
 def test_every_node_runs_the_digest_pinned_image() -> None:
-    from tests.unit.fake_commands import ROOT
 
     config = yaml.safe_load((ROOT / "k8s" / "kind" / "cluster.yaml").read_text())
     images = {node["image"] for node in config["nodes"]}
