@@ -1,12 +1,17 @@
 # sessionfleet app image: multi-stage, no compilers or pip in the final stage, non-root.
-# Python dependencies come from build/wheelhouse (`make wheelhouse`, built on the host), so the
-# build never reaches a package registry. BASE_IMAGE: an official slim Python by default;
-# `make image` on a machine without registry access passes a locally built Debian base.
+# Python dependencies come from build/wheelhouse (`make wheelhouse`, downloaded on the host for
+# the image's platform: PLATFORM, default the engine's), so the build never reaches a package
+# registry. BASE_IMAGE: an official slim Python by default; `make image` on a machine without
+# registry access passes a locally built Debian base.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 COPY build/wheelhouse /wheels
-RUN python3 -m venv /opt/venv \
+# A wheelhouse for another architecture would fail below as "no matching distribution": say why.
+RUN arch=$(uname -m) && { ls /wheels | grep -q "_${arch}[.]" || { \
+      echo "build/wheelhouse has no $arch wheels: make image PLATFORM=linux/<amd64|arm64>" >&2; \
+      exit 1; }; } \
+ && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-index --find-links /wheels --no-cache-dir sessionfleet \
  && /opt/venv/bin/pip uninstall --yes pip \
  && /opt/venv/bin/python -m compileall -q /opt/venv

@@ -5,7 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# sha1sum (GNU coreutils) or shasum (macOS): the same digest, so the same stamp.
+SHA1SUM := $(shell command -v sha1sum >/dev/null 2>&1 && echo sha1sum || echo shasum)
+STAMP := $(VENV)/.installed-$(shell $(SHA1SUM) < pyproject.toml | cut -c1-12)
 
 .PHONY: help
 help: ## list the targets
@@ -41,8 +43,8 @@ lint: venv ## ruff, mypy, shellcheck
 	yamllint .
 
 .PHONY: docker
-docker: ## make sure a Docker engine runs (installs docker.io, mmdebstrap, docker-compose)
-	scripts/ensure-docker.sh
+docker: ## make sure a Docker engine runs (Debian: installs docker.io, mmdebstrap, docker-compose)
+	scripts/ensure-docker.sh --local-cluster
 
 .PHONY: test
 test: system-deps docker venv lint ## lint, then the whole test suite (slow tests included)
@@ -68,22 +70,25 @@ bench-failover: system-deps venv ## 20 Redis master kills under load on the loop
 	$(BIN)/python -m benchmarks.render
 
 # --- images, local container cluster ------------------------------------------------------
+# `make image` needs Docker and a Python with pip, nothing else: no venv, apt or bash 4 (macOS).
 IMAGE ?= sessionfleet:dev
 BASE_IMAGE ?= python:3.11-slim-bookworm
+# linux/amd64 or linux/arm64; empty: the Docker engine's architecture.
+PLATFORM ?=
 
 .PHONY: wheelhouse
-wheelhouse: venv ## the app's wheels for the image's Python (build/wheelhouse)
-	scripts/build-wheelhouse.sh
+wheelhouse: ## the app's wheels for the image's Python and platform (build/wheelhouse)
+	PLATFORM=$(PLATFORM) scripts/build-wheelhouse.sh
 
 .PHONY: base-images
 base-images: ## Debian base images for Python, Redis, HAProxy built with mmdebstrap (no pulls)
-	scripts/ensure-docker.sh
+	scripts/ensure-docker.sh --local-cluster
 	scripts/images.sh base
 
 .PHONY: image
-image: venv ## the app image (BASE_IMAGE=sessionfleet/python-base:bookworm where nothing can be pulled)
+image: ## the app image (BASE_IMAGE=sessionfleet/python-base:bookworm where nothing can be pulled)
 	scripts/ensure-docker.sh
-	IMAGE=$(IMAGE) BASE_IMAGE=$(BASE_IMAGE) scripts/images.sh app
+	IMAGE=$(IMAGE) BASE_IMAGE=$(BASE_IMAGE) PLATFORM=$(PLATFORM) scripts/images.sh app
 
 .PHONY: local-up
 local-up: venv ## the local container cluster: 3 app + 3 Redis/Sentinel "nodes" + HAProxy on :8080
@@ -94,13 +99,14 @@ local-down: ## stop and remove the local container cluster
 	scripts/local-cluster.sh down
 
 # --- kind ----------------------------------------------------------------------------------
-# Settings (env): KIND_CLUSTER, NAMESPACE, RELEASE, IMAGE; see scripts/kind.sh.
+# Settings (env or make VAR=...): KIND_CLUSTER, NAMESPACE, RELEASE, IMAGE, CPK_IMAGE,
+# CPK_PORT_MAPPING; see scripts/kind.sh and docs/kind.md.
 .PHONY: kind-up
 kind-up: ## kind cluster (1 control plane + 3 workers) and cloud-provider-kind for the Gateway
 	scripts/kind.sh up
 
 .PHONY: kind-load
-kind-load: ## load the app image into the kind nodes
+kind-load: ## load the app image into the kind nodes (falls back to an image archive)
 	scripts/kind.sh load
 
 .PHONY: deploy
@@ -116,7 +122,7 @@ undeploy: ## helm uninstall and delete the namespace
 	scripts/kind.sh undeploy
 
 .PHONY: kind-down
-kind-down: ## delete the kind cluster and the cloud-provider-kind container
+kind-down: ## delete the kind cluster; stop cloud-provider-kind if it serves no other cluster
 	scripts/kind.sh down
 
 # --- load tests ----------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project runs (only those missing). Needs root or sudo.
-# Usage: scripts/install-system-deps.sh [package-group...]   groups: test (default), bench, docker
+# Usage: scripts/install-system-deps.sh [package-group...]
+#   groups: test (default), bench, docker (engine + local-cluster tools), docker-engine
+# Debian only (apt-get, bash 4): never on the path of `make image` where Docker already answers.
 set -euo pipefail
 
 declare -A binary_of=(
@@ -21,6 +23,7 @@ for group in "${groups[@]}"; do
     test) wanted+=(redis-server redis-sentinel haproxy shellcheck yamllint) ;;
     bench) wanted+=(wrk) ;;
     docker) wanted+=(docker.io mmdebstrap docker-compose) ;;
+    docker-engine) wanted+=(docker.io) ;;
     *) echo "unknown group: $group" >&2; exit 2 ;;
   esac
 done

@@ -45,7 +45,7 @@ wait_ready() {
 
 case "${1:-}" in
   up)
-    scripts/ensure-docker.sh
+    scripts/ensure-docker.sh --local-cluster
     scripts/images.sh base
     BASE_IMAGE=sessionfleet/python-base:bookworm scripts/images.sh app
     write_secrets
