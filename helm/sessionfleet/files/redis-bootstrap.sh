@@ -4,10 +4,14 @@
 # The rule: never become a second master. Ask the Sentinels who the master is (and check that
 # node's actual role); with no Sentinel answering, follow any peer that really is master; only
 # on a fresh cluster does SF_INITIAL_MASTER start as master. A node that restarts empty while
-# the Sentinels still name it master waits for them to fail over to a replica that holds the
-# data, instead of coming back as an empty master (that would wipe every session).
+# the Sentinels still name it master never comes back as an empty master while a peer holds
+# data (its replicas would resync from it: every session wiped): it waits, however long, for
+# the Sentinels to fail over to a replica with the data. Only when no peer holds any data (a
+# fresh or wholly lost cluster) does it start as master, after SF_MASTER_WAIT_SECONDS [30].
+# Passwords: SF_REDIS_PASSWORD_FILE is what this node uses and accepts; a non-empty
+# SF_REDIS_PASSWORD_PREVIOUS_FILE is accepted too, for a rotation (docs/operations.md).
 # Settings: see bootstrap-lib.sh; plus SF_PERSISTENCE (yes|no), SF_MAXMEMORY (e.g. 200mb),
-# SF_MASTER_WAIT_SECONDS [30], SF_REDIS_EXTRA_CONFIG (extra lines, appended last).
+# SF_REDIS_EXTRA_CONFIG (extra lines, appended last).
 set -eu
 # shellcheck source=bootstrap-lib.sh
 . "$(dirname "$0")/bootstrap-lib.sh"
@@ -15,6 +19,18 @@ set -eu
 me="$SF_ANNOUNCE_HOST:$SF_REDIS_PORT"
 wait_until=$(( $(date +%s) + ${SF_MASTER_WAIT_SECONDS:-30} ))
 has_data() { [ -s "$SF_DATA_DIR/dump.rdb" ] || [ -n "$(ls -A "$SF_DATA_DIR/appendonlydir" 2>/dev/null)" ]; }
+
+# A peer (not this node) that holds keys, or empty.
+peer_with_data() {
+  for node in $SF_REDIS_NODES; do
+    [ "$node" = "$me" ] && continue
+    keys=$(cli "$node" "$REDIS_PASSWORD" DBSIZE)
+    case "$keys" in
+      ''|*[!0-9]*|0) ;;
+      *) echo "$node"; return ;;
+    esac
+  done
+}
 
 choose_master() {
   while :; do
@@ -30,11 +46,17 @@ choose_master() {
         return
       fi
       log "sentinels name $named, which is not (yet) a master; waiting"
-    elif has_data || [ "$(date +%s)" -ge "$wait_until" ]; then
+    elif has_data; then
       echo "$me"
       return
     else
-      log "sentinels still name me master but I restarted empty; waiting for a failover"
+      holder=$(peer_with_data)
+      if [ -z "$holder" ] && [ "$(date +%s)" -ge "$wait_until" ]; then
+        log "sentinels name me master, I am empty and so is every peer: starting as master"
+        echo "$me"
+        return
+      fi
+      log "sentinels still name me master but I restarted empty (${holder:-no peer answered} holds data); waiting for a failover"
     fi
     sleep 1
   done
@@ -50,7 +72,13 @@ config="$SF_DATA_DIR/redis-node.conf"
   echo "replica-announce-ip $SF_ANNOUNCE_HOST"
   echo "replica-announce-port $SF_REDIS_PORT"
   if [ -n "$REDIS_PASSWORD" ]; then
-    echo "requirepass \"$REDIS_PASSWORD\""
+    previous=""
+    [ -n "${SF_REDIS_PASSWORD_PREVIOUS_FILE:-}" ] && previous=$(cat "$SF_REDIS_PASSWORD_PREVIOUS_FILE" 2>/dev/null || true)
+    if [ -n "$previous" ]; then
+      echo "user default on resetpass >$REDIS_PASSWORD >$previous ~* &* +@all"
+    else
+      echo "requirepass \"$REDIS_PASSWORD\""
+    fi
     echo "masterauth \"$REDIS_PASSWORD\""
   fi
   [ "${SF_PERSISTENCE:-no}" = "yes" ] && echo "appendonly yes"

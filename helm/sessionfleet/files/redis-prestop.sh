@@ -1,19 +1,47 @@
 #!/bin/sh
 # preStop of a Redis pod: if this node is the master, hand the role over before stopping, so a
-# rolling update or a drain costs a ~1 s planned switch instead of a ~2 s detected failure.
-# Bounded: gives up after SF_PRESTOP_SECONDS [20] and lets the normal failover happen.
+# rolling update or a drain costs a short planned switch instead of a detected failure.
+# Writes are paused first (CLIENT PAUSE WRITE: they wait, they do not fail) so the replica
+# Sentinel promotes has every acknowledged write; the pause ends when this node is demoted.
+# The failover is asked of a Sentinel of another pod (this pod's own is stopping too; its
+# pre-stop only keeps it up until the handover is done). Bounded by SF_PRESTOP_SECONDS [20];
+# a handover that did not happen fails the hook (a FailedPreStopHook event) and says why.
 set -eu
 # shellcheck source=bootstrap-lib.sh
 . "$(dirname "$0")/bootstrap-lib.sh"
 
 me="$SF_ANNOUNCE_HOST:$SF_REDIS_PORT"
+own_sentinel="$SF_ANNOUNCE_HOST:$SF_SENTINEL_PORT"
 [ "$(actual_role "$me")" = "master" ] || exit 0
-sentinel=$(echo "$SF_SENTINELS" | tr ' ' '\n' | head -n 1)
-log "master is stopping: asking Sentinel for a failover"
-cli "$sentinel" "$SENTINEL_PASSWORD" SENTINEL FAILOVER "$SF_MASTER_NAME" >/dev/null || true
-until_ts=$(( $(date +%s) + ${SF_PRESTOP_SECONDS:-20} ))
-while [ "$(date +%s)" -lt "$until_ts" ]; do
-  [ "$(actual_role "$me")" = "master" ] || { log "handed over"; exit 0; }
-  sleep 1
+started=$(date +%s)
+until_ts=$((started + ${SF_PRESTOP_SECONDS:-20}))
+
+asked=""
+for sentinel in $SF_SENTINELS; do
+  [ "$sentinel" = "$own_sentinel" ] && continue
+  # Pause just before asking: Sentinel promotes within a second or two of the request.
+  cli "$me" "$REDIS_PASSWORD" CLIENT PAUSE "$(( ${SF_PRESTOP_SECONDS:-20} * 1000 ))" WRITE >/dev/null || true
+  reply=$(cli "$sentinel" "$SENTINEL_PASSWORD" SENTINEL FAILOVER "$SF_MASTER_NAME" || true)
+  if [ "$reply" = "OK" ]; then
+    asked=$sentinel
+    break
+  fi
+  cli "$me" "$REDIS_PASSWORD" CLIENT UNPAUSE >/dev/null || true
+  log "sentinel $sentinel refused the failover: ${reply:-no answer}"
 done
-log "no handover within ${SF_PRESTOP_SECONDS:-20}s; stopping anyway"
+if [ -z "$asked" ]; then
+  log "HANDOVER FAILED: no other Sentinel accepted a failover; stopping as master (a detected failover follows)"
+  exit 1
+fi
+log "master is stopping: failover asked of $asked"
+while [ "$(date +%s)" -lt "$until_ts" ]; do
+  named=$(sentinel_master)
+  if [ "$(actual_role "$me")" != "master" ] && [ -n "$named" ] && [ "$named" != "$me" ]; then
+    log "handed over to $named in $(( $(date +%s) - started )) s"
+    exit 0
+  fi
+  sleep 0.2
+done
+cli "$me" "$REDIS_PASSWORD" CLIENT UNPAUSE >/dev/null || true
+log "HANDOVER FAILED: still master after ${SF_PRESTOP_SECONDS:-20} s; stopping anyway (a detected failover follows)"
+exit 1

@@ -15,6 +15,9 @@ set -eu
 me="$SF_ANNOUNCE_HOST:$SF_REDIS_PORT"
 confirm=${SF_WATCH_CONFIRM:-3}
 seen=0
+# PID 1 of its container: without a handler SIGTERM is ignored and the pod waits out its whole
+# grace period. The sleep runs in the background so the signal is acted on at once.
+trap 'exit 0' TERM INT
 
 failover_in_progress() {
   for sentinel in $SF_SENTINELS; do
@@ -28,7 +31,8 @@ failover_in_progress() {
 }
 
 while :; do
-  sleep "${SF_WATCH_SECONDS:-10}"
+  sleep "${SF_WATCH_SECONDS:-10}" &
+  wait $!
   master=$(sentinel_master)
   if [ -z "$master" ] || [ "$master" = "$me" ] || [ "$(actual_role "$master")" != "master" ]; then
     seen=0
