@@ -6,6 +6,7 @@ one Redis master failover and one node loss, then gives the node back.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gevent
@@ -45,26 +46,37 @@ def backend(options: Any) -> ChaosBackend:
 
 
 def execute(schedule: list[tuple[float, str]], chaos: ChaosBackend, run: RunState) -> None:
-    """Run the schedule (a greenlet): each action at its offset from the start, logged."""
+    """Run the schedule (a greenlet): each action at its offset from the start, logged with
+    when it began to act (after its look-ups) and when it returned."""
     lost_node: str | None = None
     for offset, action in schedule:
-        gevent.sleep(max(0.0, offset - (run.second() + 0.0)))
+        gevent.sleep(max(0.0, offset - (time.time() - run.started)))
+        if action == "restore_node" and lost_node is None:
+            continue
+        chaos.acted_at = None
+        called = time.time()
         try:
             if action in ("lose_node", "drain_node"):
                 node = chaos.master_node()
                 outcome = getattr(chaos, action)(node)
                 lost_node = node
             elif action == "restore_node":
-                if lost_node is None:
-                    continue
+                assert lost_node is not None
                 outcome = chaos.restore_node(lost_node)
                 lost_node = None
             else:
                 outcome = getattr(chaos, action)()
-            run.chaos_event(action, outcome, ok=True)
-            print(f"[chaos t={run.second():>4}s] {outcome}", flush=True)
+            ok = True
         except (ChaosError, OSError) as exc:
-            run.chaos_event(action, str(exc), ok=False)
-            print(f"[chaos t={run.second():>4}s] {action} FAILED: {exc}", flush=True)
+            outcome, ok = str(exc), False
+        ended = time.time()
+        run.chaos_event(action, outcome, ok, started=chaos.acted_at or called, ended=ended)
+        status = "" if ok else f"{action} FAILED: "
+        print(f"[chaos t={ended - run.started:6.1f}s] {status}{outcome}", flush=True)
     if lost_node is not None:  # never leave a node down after the run
-        run.chaos_event("restore_node", chaos.restore_node(lost_node), ok=True)
+        chaos.acted_at = None
+        called = time.time()
+        outcome = chaos.restore_node(lost_node)
+        run.chaos_event(
+            "restore_node", outcome, True, started=chaos.acted_at or called, ended=time.time()
+        )

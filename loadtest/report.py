@@ -1,76 +1,107 @@
-"""The end of a run: a verdict, summary.json, a timeline picture and an HTML page."""
+"""The end of a run: the run file, summary.json, the timeline picture, one self-contained HTML
+page (no script, no external resources: it opens offline and prints) and the console verdict
+with the per-event recovery table.
+
+    python -m loadtest.report reports/<run>            # rebuild the report from run.json.gz
+    python -m loadtest.report --table reports/<run>    # print the recovery table again
+"""
 
 from __future__ import annotations
 
-import html
+import argparse
 import json
-import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
-from locust.env import Environment
+from . import analysis, charts, run_state
 
-from .consistency import FATAL, NON_FATAL
-from .run_state import RunState
+RUN_FILE = "run.json.gz"
 
 
-def summarize(environment: Environment, run: RunState, *, max_error_rate: float) -> dict[str, Any]:
-    total = environment.stats.total
-    kinds = run.by_kind()
-    fatal = run.fatal_count()
-    plain_errors = total.num_failures - fatal
-    error_rate = plain_errors / total.num_requests if total.num_requests else 1.0
-    reasons = []
-    if total.num_requests == 0:
-        reasons.append("no requests were made")
-    if fatal:
-        reasons.append(f"{fatal} session anomalies ({', '.join(k for k in FATAL if kinds.get(k))})")
-    if error_rate > max_error_rate:
-        reasons.append(f"plain error rate {error_rate:.2%} over the {max_error_rate:.2%} threshold")
-    failed_chaos = [c for c in run.chaos if not c["ok"]]
-    if failed_chaos:
-        reasons.append(f"{len(failed_chaos)} chaos actions could not be carried out")
-    duration = max(time.time() - run.started, 1e-9)
-    return {
-        "target": environment.host,
-        "duration_s": round(duration, 1),
-        "users": getattr(environment.parsed_options, "num_users", None),
-        "requests": total.num_requests,
-        "failures": total.num_failures,
-        "requests_per_s": round(total.num_requests / duration, 1),
-        "latency_ms": {
-            p: total.get_response_time_percentile(q)
-            for p, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-        },
-        "logins": run.logins,
-        "hops": run.hop_summary(),
-        "chaos_events": run.chaos,
-        "failures_by_class": {k: kinds.get(k, 0) for k in (*FATAL, *NON_FATAL)},
-        "sessions_lost": kinds.get("session_lost", 0),
-        "session_anomalies": fatal,
-        "plain_error_rate": round(error_rate, 4),
-        "max_error_rate": max_error_rate,
-        "fatal_anomalies": [a for a in run.anomalies if a["kind"] in FATAL],
-        "first_anomalies": run.anomalies[:50],
-        "verdict": {"pass": not reasons, "reasons": reasons},
-    }
+# --- figures as text (the page and the console say the same) --------------------------------
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def share(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def recovery(event: dict[str, Any], last: bool) -> str:
+    after = event["errors_normal_after_s"]
+    if after is not None:
+        return seconds(after)
+    return "not before the end" if last else "not before the next action"
+
+
+def stall(figure: dict[str, Any]) -> str:
+    return seconds(figure["seconds"]) if figure["stall"] else "none"
+
+
+def worst(event: dict[str, Any]) -> str:
+    request = event["worst_request"]
+    if request is None:
+        return "-"
+    status = request["status"] or "no answer"
+    return f"{ms(request['latency_ms'])} ({request['name']}, {status})"
+
+
+def event_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per chaos event, in the words both the page and the console use."""
+    events = summary["chaos_events"]
+    return [
+        {
+            "#": str(number),
+            "action": event["action"] + ("" if event["ok"] else " (FAILED)"),
+            "started": f"{event['start_s']:.1f} s",
+            "ended": f"{event['end_s']:.1f} s",
+            "writes stalled": stall(event["write_stall"]),
+            "reads stalled": stall(event["read_stall"]),
+            "errors normal after": recovery(event, number == len(events)),
+            "failed": str(event["failed_in_impact"]),
+            "worst latency": worst(event),
+        }
+        for number, event in enumerate(events, 1)
+    ]
+
+
+def recovery_table(summary: dict[str, Any]) -> str:
+    rows = event_rows(summary)
+    if not rows:
+        return "no chaos events"
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
 
 
 def print_verdict(summary: dict[str, Any]) -> None:
+    params, latency = summary["params"], summary["latency_ms"]
     rows = [
         ("target", summary["target"]),
+        ("users, duration", f"{summary['users']}, {summary['duration_s']} s"),
+        ("chaos", f"{params.get('chaos_backend')} / {params.get('chaos_plan') or '-'}"),
         (
             "requests",
             f"{summary['requests']} ({summary['requests_per_s']}/s), {summary['failures']} failed",
         ),
+        (
+            "plain error rate",
+            f"{share(summary['plain_error_rate'])} (threshold {share(summary['max_error_rate'])})",
+        ),
+        ("latency p50 / p99 / max", " / ".join(ms(latency[p]) for p in ("p50", "p99", "max"))),
         ("logins", summary["logins"]),
         ("replicas seen", ", ".join(summary["hops"]["replicas_seen"]) or "-"),
-        (
-            "requests that changed replica",
-            f"{summary['hops']['share_of_requests_that_changed_replica']:.0%}",
-        ),
-        ("chaos events", len(summary["chaos_events"])),
-        *((f"  t={c['t']:.0f}s", c["outcome"]) for c in summary["chaos_events"]),
         *((f"failures: {k}", v) for k, v in summary["failures_by_class"].items()),
         ("sessions lost", summary["sessions_lost"]),
         (
@@ -84,128 +115,221 @@ def print_verdict(summary: dict[str, Any]) -> None:
     print("\n" + "=" * 72)
     for key, value in rows:
         print(f"{key!s:<{width}}  {value}")
+    print("-" * 72)
+    print("chaos events and recovery (see the report's definitions):")
+    print(recovery_table(summary))
     print("=" * 72, flush=True)
 
 
-def write(directory: Path, summary: dict[str, Any], run: RunState) -> None:
+# --- files ------------------------------------------------------------------------------------
+
+
+def write(directory: Path, summary: dict[str, Any], record: dict[str, Any] | None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    if record is not None:
+        run_state.save(record, directory / RUN_FILE)
     (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (directory / "timeline.svg").write_text(timeline_svg(run, summary["duration_s"]))
-    (directory / "index.html").write_text(index_html(summary))
+    svg = charts.timeline_svg(summary)
+    (directory / "timeline.svg").write_text(svg)
+    (directory / "index.html").write_text(index_html(summary, svg))
     print(f"report: {directory / 'index.html'}", flush=True)
 
 
-def timeline_svg(run: RunState, duration: float) -> str:
-    """Requests/s and failed requests/s per second, anomalies as red dots, chaos as lines."""
-    chart = _Chart(
-        seconds=max(int(duration) + 1, 1), peak=max([*run.requests_per_second.values(), 1])
-    )
-    parts = chart.axes()
-    for event in run.chaos:
-        parts += chart.marker(event["t"], event["action"].replace("_", " "))
-    parts.append(chart.polyline(run.requests_per_second, "#2a6fdb"))
-    parts.append(chart.polyline(run.errors_per_second, "#e08a00"))
-    for t, kinds in run.anomalies_per_second.items():
-        parts.append(chart.dot(t, sum(kinds.values()), str(dict(kinds))))
-    parts += chart.legend(
-        [
-            ("#2a6fdb", "requests/s"),
-            ("#e08a00", "failed requests/s"),
-            ("#d22", "anomalies"),
-            ("#7a3", "chaos"),
-        ]
-    )
-    return "\n".join(parts) + "\n</svg>\n"
+# --- the page ---------------------------------------------------------------------------------
+
+STYLE = """
+body{font-family:sans-serif;max-width:1000px;margin:1.5em auto;color:#222;line-height:1.35}
+h1{margin:.2em 0} h2{margin-top:1.4em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.4em 0}
+td,th{padding:3px 10px;border-bottom:1px solid #e5e5e5;text-align:left;vertical-align:top}
+th{background:#f3f3f3} td.n{text-align:right;white-space:nowrap}
+.PASS{color:#17701f} .FAIL{color:#b91c1c} .glance{display:flex;flex-wrap:wrap;gap:8px}
+.glance div{border:1px solid #ccc;border-radius:4px;padding:6px 10px;min-width:140px}
+.glance b{display:block;font-size:1.3em} .small{font-size:.85em;color:#555}
+.over{color:#b91c1c;font-weight:bold} svg{max-width:100%;height:auto}
+@media print{body{max-width:none;margin:0} h2{break-after:avoid}
+table,figure,.glance{break-inside:avoid} a{color:inherit;text-decoration:none}}
+"""
 
 
-class _Chart:
-    WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 960, 320, 50, 40, 20
-
-    def __init__(self, seconds: int, peak: int) -> None:
-        self.seconds, self.peak = seconds, peak
-        self.base = self.HEIGHT - self.BOTTOM
-
-    def x(self, t: float) -> float:
-        return self.LEFT + (self.WIDTH - self.LEFT - 10) * t / self.seconds
-
-    def y(self, value: float) -> float:
-        return self.base - (self.base - self.TOP) * value / self.peak
-
-    def axes(self) -> list[str]:
-        parts = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.WIDTH}" height="{self.HEIGHT}" '
-            'font-family="sans-serif" font-size="11">',
-            '<rect width="100%" height="100%" fill="white"/>',
-            f'<line x1="{self.LEFT}" y1="{self.base}" x2="{self.WIDTH - 10}" y2="{self.base}" '
-            'stroke="#444"/>',
-            f'<line x1="{self.LEFT}" y1="{self.TOP}" x2="{self.LEFT}" y2="{self.base}" '
-            'stroke="#444"/>',
-            f'<text x="{self.LEFT - 5}" y="{self.TOP + 4}" text-anchor="end">{self.peak}</text>',
-            f'<text x="{self.LEFT - 5}" y="{self.base}" text-anchor="end">0</text>',
-        ]
-        for t in range(0, self.seconds, max(self.seconds // 10, 1)):
-            parts.append(
-                f'<text x="{self.x(t):.0f}" y="{self.base + 14}" text-anchor="middle">{t}s</text>'
-            )
-        return parts
-
-    def polyline(self, series: dict[int, int], colour: str) -> str:
-        points = " ".join(
-            f"{self.x(t):.1f},{self.y(series.get(t, 0)):.1f}" for t in range(self.seconds)
+def _table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td{' class=n' if i in numeric else ''}>{escape(str(c))}</td>"
+            for i, c in enumerate(row)
         )
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>'
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
 
-    def marker(self, t: float, label: str) -> list[str]:
-        x = self.x(t)
-        return [
-            f'<line x1="{x:.1f}" y1="{self.TOP}" x2="{x:.1f}" y2="{self.base}" stroke="#7a3" '
-            'stroke-dasharray="4 3"/>',
-            f'<text x="{x + 3:.1f}" y="{self.TOP + 10}" fill="#472" '
-            f'transform="rotate(90 {x + 3:.1f} {self.TOP + 10})">{html.escape(label)}</text>',
-        ]
 
-    def dot(self, t: float, count: int, title: str) -> str:
-        return (
-            f'<circle cx="{self.x(t):.1f}" cy="{self.base - 4}" r="{2 + min(count, 6)}" '
-            f'fill="#d22"><title>{html.escape(title)}</title></circle>'
+def _glance(summary: dict[str, Any]) -> str:
+    latency = summary["latency_ms"]
+    rate, limit = summary["plain_error_rate"], summary["max_error_rate"]
+    events = summary["chaos_events"]
+    worst_stall = max(
+        (s["seconds"] for e in events for s in (e["write_stall"], e["read_stall"]) if s["stall"]),
+        default=0.0 if events else None,
+    )
+    cards = [
+        ("duration", seconds(summary["duration_s"])),
+        ("users", str(summary["users"])),
+        ("requests", f"{summary['requests']} ({summary['requests_per_s']}/s)"),
+        (
+            "plain error rate (threshold)",
+            f"{share(rate)} ({share(limit)})",
+        ),
+        ("latency p50 / p95", f"{ms(latency['p50'])} / {ms(latency['p95'])}"),
+        ("latency p99 / max", f"{ms(latency['p99'])} / {ms(latency['max'])}"),
+        (
+            "sessions lost / anomalies",
+            f"{summary['sessions_lost']} / {summary['session_anomalies']}",
+        ),
+        ("longest stall", seconds(worst_stall)),
+    ]
+    over = ' class="over"' if rate > limit else ""
+    return (
+        '<div class="glance">'
+        + "".join(
+            f'<div id="glance-{escape(k.split()[0])}"><span class=small>{escape(k)}</span>'
+            f"<b{over if k.startswith('plain') else ''}>{escape(v)}</b></div>"
+            for k, v in cards
         )
-
-    def legend(self, entries: list[tuple[str, str]]) -> list[str]:
-        parts = []
-        for i, (colour, text) in enumerate(entries):
-            x = self.LEFT + 10 + i * 150
-            parts.append(
-                f'<rect x="{x}" y="{self.HEIGHT - 14}" width="10" height="10" fill="{colour}"/>'
-            )
-            parts.append(f'<text x="{x + 14}" y="{self.HEIGHT - 5}">{text}</text>')
-        return parts
+        + "</div>"
+    )
 
 
-def index_html(summary: dict[str, Any]) -> str:
+def _params(summary: dict[str, Any]) -> str:
+    p = summary["params"]
+    schedule = ", ".join(f"{s['action']} at {s['at_s']:g} s" for s in p.get("chaos_schedule", []))
+    rows = [
+        ["target", str(p.get("target"))],
+        ["users (spawn rate/s)", f"{p.get('users')} ({p.get('spawn_rate')})"],
+        ["duration", f"{p.get('run_time_s')} s planned, {summary['duration_s']} s measured"],
+        ["chaos backend", str(p.get("chaos_backend"))],
+        ["chaos plan", f"{p.get('chaos_plan') or '-'}: {schedule or 'no actions'}"],
+        ["app version (the target's /healthz)", p.get("app_version") or "not reported"],
+        ["load test checkout", p.get("loadtest_commit") or "-"],
+        ["started (UTC)", summary["started_at"]],
+        ["error-rate threshold", share(summary["max_error_rate"])],
+    ]
+    return _table(["parameter", "value"], rows)
+
+
+def _events(summary: dict[str, Any]) -> str:
+    rows = event_rows(summary)
+    if not rows:
+        return "<p>No chaos actions in this run.</p>"
+    events = summary["chaos_events"]
+    header = [*rows[0].keys(), "p99 in impact", "what was done"]
+    table = [
+        [*row.values(), ms(e["latency_in_impact_ms"]["p99"]), e["outcome"]]
+        for row, e in zip(rows, events, strict=True)
+    ]
+    base = summary["baseline"]
+    note = (
+        f"Normal, for comparison (t = {base['from_s']:g}-{base['to_s']:g} s, before the first "
+        f"action): {base['requests_per_s']} requests/s, {share(base['failed_share'])} failed, "
+        f"p50 {ms(base['latency_ms']['p50'])}, p99 {ms(base['latency_ms']['p99'])}; longest gap "
+        f"between successful writes {seconds(base['longest_write_gap_s'])}, reads "
+        f"{seconds(base['longest_read_gap_s'])}. A second counts as abnormal above "
+        f"{share(base['normal_error_share'])} failed requests or without any success."
+    )
+    return (
+        _table(header, table, numeric={0, 2, 3, 4, 5, 6, 7, 9})
+        + f'<p class="small">{escape(note)}</p>'
+    )
+
+
+DEFINITIONS = """<p class="small">How the figures are computed (from every request's start, end,
+kind, outcome, latency and replica; times are seconds since the run started): <b>started</b> is
+when the action began to change the system, after its look-ups; <b>ended</b> when it returned.
+<b>Writes/reads stalled</b>: the longest time, between the action's start and the next action,
+in which no write (POST, DELETE) / read (GET) completed successfully. <b>Errors normal
+after</b>: time from the start until the last abnormal second that is followed by at least
+{settle} normal seconds. <b>Failed</b>, <b>worst latency</b> and <b>p99</b>: requests started
+(failed) or in flight (latency) between the start and the end of the impact (the latest of: the
+action's end, errors back to normal, the end of either stall). Latency percentiles: nearest
+rank over raw latencies. The plain error rate leaves out session anomalies (which fail the run
+by themselves).</p>"""
+
+
+def index_html(summary: dict[str, Any], svg: str) -> str:
     verdict = "PASS" if summary["verdict"]["pass"] else "FAIL"
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
-        for k, v in summary["failures_by_class"].items()
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in summary["verdict"]["reasons"])
+    replicas = _table(
+        ["replica", "requests", "share", "failed", "p50", "p99"],
+        [
+            [
+                r["replica"],
+                str(r["requests"]),
+                share(r["share"]),
+                str(r["failed"]),
+                ms(r["latency_ms"]["p50"]),
+                ms(r["latency_ms"]["p99"]),
+            ]
+            for r in summary["replicas"]
+        ],
+        numeric={1, 2, 3, 4, 5},
     )
-    events = "".join(
-        f"<li>t={e['t']:.0f}s: {html.escape(e['outcome'])}</li>" for e in summary["chaos_events"]
+    classes = _table(
+        ["class", "requests"],
+        [[k, str(v)] for k, v in summary["failures_by_class"].items()],
+        numeric={1},
     )
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in summary["verdict"]["reasons"])
-    target = html.escape(str(summary["target"]))
-    replicas = html.escape(", ".join(summary["hops"]["replicas_seen"]))
-    changed = summary["hops"]["share_of_requests_that_changed_replica"]
+    fatal = "".join(
+        f"<li>t = {a['t']:.1f} s, {escape(a['user'])}, {escape(a['request'])}: "
+        f"{escape(a['kind'])}: {escape(a['detail'])}</li>"
+        for a in summary["fatal_anomalies"][:50]
+    )
+    hops = summary["hops"]
+    svg_inline = svg.split("\n", 1)[1] if svg.startswith("<?xml") else svg
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>sessionfleet run: {verdict}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}} td{{padding:2px 12px}}
-.PASS{{color:#172}} .FAIL{{color:#c11}}</style></head><body>
-<h1 class="{verdict}">{verdict}</h1><ul>{reasons}</ul>
-<p>{summary["requests"]} requests ({summary["requests_per_s"]}/s) against {target},
-{summary["logins"]} logins, {summary["sessions_lost"]} sessions lost; replicas seen:
-{replicas}; {changed:.0%} of requests changed replica.</p>
-<img src="timeline.svg" alt="timeline: requests, errors, anomalies, chaos events">
-<h2>Chaos events</h2><ul>{events}</ul>
-<h2>Failures by class</h2><table>{rows}</table>
-<p><a href="locust.html">Locust's report</a> · <a href="summary.json">summary.json</a> ·
-<a href="locust_stats.csv">CSV</a></p>
+<html lang="en"><head><meta charset="utf-8"><title>sessionfleet chaos run: {verdict}</title>
+<style>{STYLE}</style></head><body>
+<h1 class="{verdict}">{verdict}</h1>
+<p>sessionfleet load run against {escape(str(summary["target"]))},
+started {escape(summary["started_at"])} UTC.</p><ul>{reasons}</ul>
+{_glance(summary)}
+<h2>Chaos events and recovery</h2>
+{_events(summary)}
+<figure style="margin:0">{svg_inline}</figure>
+{DEFINITIONS.format(settle=summary["definitions"]["settle_s"])}
+<h2>Run parameters</h2>
+{_params(summary)}
+<h2>Requests per replica</h2>
+{replicas}
+<p class="small">{hops["users_served_by_2_or_more_replicas"]} of {hops["users"]} users were
+served by two or more replicas; {hops["share_of_requests_that_changed_replica"]:.0%} of
+requests landed on a different replica than the same user's previous one.
+{summary["logins"]} logins.</p>
+<h2>Failures by class</h2>
+{classes}
+{"<h2>Session anomalies</h2><ul>" + fatal + "</ul>" if fatal else ""}
+<p class="small">Also in this directory: summary.json (every figure above), run.json.gz (every
+request), timeline.svg, locust.html (Locust's own report).</p>
 </body></html>
 """
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directory", type=Path, help="a run's report directory")
+    parser.add_argument("--table", action="store_true", help="print the recovery table only")
+    args = parser.parse_args()
+    if args.table:
+        summary = json.loads((args.directory / "summary.json").read_text())
+        print("chaos events and recovery:")
+        print(recovery_table(summary))
+        return
+    summary = analysis.summarize(run_state.load(args.directory / RUN_FILE))
+    write(args.directory, summary, None)
+    print_verdict(summary)
+
+
+if __name__ == "__main__":
+    main()

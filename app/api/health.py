@@ -8,14 +8,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..readiness import StoreHealth
+from ..version import version
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
-    """The process answers. Nothing else is checked: a restart would not fix the store."""
-    return {"status": "ok"}
+    """The process answers (and says which version it runs). Nothing else is checked: a
+    restart would not fix the store."""
+    return {"status": "ok", "version": version()}
 
 
 @router.get("/readyz")
