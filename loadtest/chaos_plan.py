@@ -69,10 +69,10 @@ def execute(schedule: list[tuple[float, str]], chaos: ChaosBackend, run: RunStat
             ok = True
         except (ChaosError, OSError) as exc:
             outcome, ok = str(exc), False
-        ended = time.time()
-        run.chaos_event(action, outcome, ok, started=chaos.acted_at or called, ended=ended)
-        status = "" if ok else f"{action} FAILED: "
-        print(f"[chaos t={ended - run.started:6.1f}s] {status}{outcome}", flush=True)
+        started, ended = chaos.acted_at or called, time.time()
+        run.chaos_event(action, outcome, ok, started=started, ended=ended)
+        span = f"{started - run.started:.1f}-{ended - run.started:.1f}s"
+        print(f"[chaos t={span}] {'' if ok else action + ' FAILED: '}{outcome}", flush=True)
     if lost_node is not None:  # never leave a node down after the run
         chaos.acted_at = None
         called = time.time()
