@@ -2,20 +2,24 @@
 latency, error rate against its threshold, requests per replica, a per-second timeline, and per
 chaos event how long writes and reads stalled, when errors were back to normal and the worst
 latency meanwhile. Pure computation on per-request records, no Locust: tests feed it recorded
-runs.
+runs. docs/loadtest.md ("Reading the report") explains the figures to their readers.
 
-Definitions (docs/loadtest.md, "Reading the report"):
-- normal: the run before the first chaos action, after a warm-up. A second is *abnormal* when
-  no request that started in it succeeded, or its share of failed requests is over
-  `NORMAL_FLOOR` (or twice the normal share, if that is higher).
+Definitions (requests count by when they started, unless said otherwise):
+- normal: the run before the first chaos action, after a warm-up. A second is *erroneous* when
+  requests started in it and more of them failed than `NORMAL_FLOOR` (or twice the normal
+  failed share, if that is higher). Seconds in which no request started are not erroneous:
+  a standstill shows as a stall.
 - an event's window runs from the start of its action to the start of the next one (or the
-  end of the load). Errors are *back to normal* after the last abnormal second of the window
-  that is followed by at least `SETTLE_S` normal seconds; none followed: not back to normal.
-- a *stall* of writes (reads) is the longest time within the window during which no write
-  (read) completed successfully (requests count by when they ended), when it is at least
+  end of the load). Errors are *back to normal* after the last erroneous second of the window
+  (counted in whole seconds from the action's start), if at least `SETTLE_S` seconds of the
+  window follow it; if not, they were not back to normal before the window ended.
+- a *stall* of writes (reads): the longest time within the window during which no write
+  (read) completed successfully (requests count by when they ended), if it is at least
   `STALL_FLOOR_S` and twice the longest such gap in normal running; shorter gaps are noise.
-- the *impact* runs from the action's start to the latest of: its end, errors back to normal,
-  the end of either stall (at least 1 s). Worst latency: of the requests in flight during it.
+- *recovered after*: the later of errors back to normal and the end of either stall, from the
+  action's start. The *impact* runs from the action's start to the latest of that and the
+  action's own end (at least 1 s); failed requests are counted among those started in it,
+  the worst latency among those in flight during it.
 Latency percentiles are nearest-rank over raw request latencies (ms).
 """
 
@@ -125,9 +129,9 @@ class _Index:
         return {k: round(v, 3) for k, v in best.items()}
 
 
-def _abnormal(requests: Sequence[Request], normal_share: float) -> bool:
+def _erroneous(requests: Sequence[Request], normal_share: float) -> bool:
     failed = sum(not r.ok for r in requests)
-    return len(requests) == failed or failed / len(requests) > normal_share
+    return bool(requests) and failed / len(requests) > normal_share
 
 
 def event_figures(
@@ -136,39 +140,45 @@ def event_figures(
     start = float(event["start_s"])
     normal_share = normal["normal_error_share"]
     seconds = max(1, math.ceil(window_end - start))
-    abnormal = [
-        _abnormal(index.started(start + k, min(start + k + 1, window_end)), normal_share)
+    erroneous = [
+        _erroneous(index.started(start + k, min(start + k + 1, window_end)), normal_share)
         for k in range(seconds)
     ]
-    last = max((k for k, bad in enumerate(abnormal) if bad), default=None)
+    last = max((k for k, bad in enumerate(erroneous) if bad), default=None)
     if last is None:
-        recovered_after: float | None = 0.0
+        errors_after: float | None = 0.0
     elif seconds - (last + 1) >= SETTLE_S:
-        recovered_after = float(last + 1)
+        errors_after = float(last + 1)
     else:
-        recovered_after = None  # still abnormal when the next action (or the run's end) came
+        errors_after = None  # still erroneous when the next action (or the run's end) came
     stalls = {}
     for kind in ("writes", "reads"):
         gap = index.longest_gap(kind, start, window_end)
         floor = max(STALL_FLOOR_S, 2 * normal[f"longest_{kind[:-1]}_gap_s"])
         stalls[kind] = {**gap, "stall": gap["seconds"] >= floor, "floor_s": round(floor, 3)}
-    impact_end = max(
-        float(event["end_s"]),
-        start + (recovered_after if recovered_after is not None else window_end - start),
-        *(stall["to_s"] for stall in stalls.values() if stall["stall"]),
-    )
-    impact_end = max(impact_end, start + 1.0)
+    if errors_after is None:
+        recovered_after = None
+    else:
+        stall_ends = [s["to_s"] - start for s in stalls.values() if s["stall"]]
+        recovered_after = round(max([errors_after, *stall_ends]), 3)
+    recovered_at = window_end if recovered_after is None else start + recovered_after
+    impact_end = max(float(event["end_s"]), recovered_at, start + 1.0)
     in_flight = index.in_flight(start, impact_end)
     worst = max(in_flight, key=lambda r: r.latency_ms, default=None)
     started = index.started(start, impact_end)
+    failures = [r for r in index.started(start, window_end) if not r.ok]
     return {
         "window_end_s": round(window_end, 3),
         "write_stall": stalls["writes"],
         "read_stall": stalls["reads"],
-        "errors_normal_after_s": recovered_after,
+        "errors_normal_after_s": errors_after,
+        "recovered_after_s": recovered_after,
         "impact_end_s": round(impact_end, 3),
         "requests_in_impact": len(started),
         "failed_in_impact": sum(not r.ok for r in started),
+        "failed_in_window": len(failures),
+        "failures_from_s": round(failures[0].start, 3) if failures else None,
+        "failures_to_s": round(failures[-1].start, 3) if failures else None,
         "latency_in_impact_ms": latency(in_flight),
         "worst_request": None
         if worst is None
@@ -303,6 +313,7 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
             "warmup_s": WARMUP_S,
             "normal_error_floor": NORMAL_FLOOR,
             "settle_s": SETTLE_S,
+            "stall_floor_s": STALL_FLOOR_S,
             "percentiles": "nearest rank over raw request latencies",
         },
         "verdict": {"pass": not reasons, "reasons": reasons},

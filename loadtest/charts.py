@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 WIDTH, LEFT, RIGHT = 960, 78, 16
-PANEL_H, PANEL_GAP, HEADER, FOOTER = 130, 46, 30, 58
+PANEL_H, PANEL_GAP, HEADER, FOOTER = 130, 46, 40, 40
 BLUE, ORANGE, RED, GREEN, GREY = "#1f5fbf", "#d97706", "#c81e1e", "#2f7d32", "#888"
 REPLICA_STYLES = [
     ("#1b9e77", ""),
@@ -170,6 +170,7 @@ def timeline_svg(summary: dict[str, Any]) -> str:
         colour, dash = REPLICA_STYLES[i % len(REPLICA_STYLES)]
         replicas.line(values, y, colour, dash)
         legend.append((name, colour, dash))
+    replicas.parts += _legend(replicas.top - 8, legend)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
@@ -183,7 +184,6 @@ def timeline_svg(summary: dict[str, Any]) -> str:
     for panel in panels:
         parts += panel.parts
     parts += _x_axis(replicas, seconds)
-    parts += _legend(replicas.bottom + 44, legend)
     return "\n".join(parts) + "\n</svg>\n"
 
 
@@ -191,8 +191,8 @@ def _chaos_bands(events: list[dict[str, Any]], panels: list[_Panel]) -> list[str
     """Per event: its impact lightly shaded, the action itself in green, a number on top."""
     first = panels[0]
     parts = [
-        f'<text x="{LEFT}" y="{HEADER - 8}" fill="#333">Chaos actions (numbers as in the '
-        "table; green: the action, pink: until errors and stalls were over)</text>"
+        f'<text x="{LEFT}" y="14" fill="#333">Chaos actions, numbered as in the table '
+        "(green: the action itself; pink: until errors and stalls were over)</text>"
     ]
     placed: list[float] = []
     for number, event in enumerate(events, 1):
@@ -210,7 +210,7 @@ def _chaos_bands(events: list[dict[str, Any]], panels: list[_Panel]) -> list[str
             )
         cx = max([x0, *(other + 20 for other in placed)])  # labels never touch: shift right
         placed.append(cx)
-        cy = HEADER + 8
+        cy = HEADER - 10
         parts.append(
             f'<circle cx="{cx:.1f}" cy="{cy}" r="9" fill="{GREEN}"><title>{title}</title></circle>'
             f'<text x="{cx:.1f}" y="{cy + 4}" text-anchor="middle" fill="white" '
@@ -238,12 +238,14 @@ def _x_axis(panel: _Panel, seconds: int) -> list[str]:
 
 
 def _legend(y: float, replicas: list[tuple[str, str, str]]) -> list[str]:
-    parts, x = [], LEFT
-    for name, colour, dash in replicas:
+    """Right-aligned on the panel's title row."""
+    widths = [44 + 7 * len(name) for name, _, _ in replicas]
+    parts, x = [], WIDTH - RIGHT - sum(widths)
+    for (name, colour, dash), width in zip(replicas, widths, strict=True):
         style = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
             f'<line x1="{x}" y1="{y - 4}" x2="{x + 26}" y2="{y - 4}" stroke="{colour}" '
             f'stroke-width="2"{style}/><text x="{x + 32}" y="{y}">{escape(name)}</text>'
         )
-        x += 40 + 8 * len(name)
+        x += width
     return parts

@@ -36,52 +36,76 @@ def share(value: float) -> str:
     return f"{value:.2%}"
 
 
-def recovery(event: dict[str, Any], last: bool) -> str:
-    after = event["errors_normal_after_s"]
-    if after is not None:
-        return seconds(after)
+def after(value: float | None, last: bool) -> str:
+    if value is not None:
+        return seconds(value)
     return "not before the end" if last else "not before the next action"
 
 
-def stall(figure: dict[str, Any]) -> str:
-    return seconds(figure["seconds"]) if figure["stall"] else "none"
+Cell = tuple[str, str]  # the figure, and a detail the page prints below it in small type
 
 
-def worst(event: dict[str, Any]) -> str:
+def stall(figure: dict[str, Any]) -> Cell:
+    if not figure["stall"]:
+        return "none", ""
+    return f"{figure['seconds']:.1f} s", f"t {figure['from_s']:.1f}-{figure['to_s']:.1f}"
+
+
+def worst(event: dict[str, Any]) -> Cell:
     request = event["worst_request"]
     if request is None:
-        return "-"
-    status = request["status"] or "no answer"
-    return f"{ms(request['latency_ms'])} ({request['name']}, {status})"
+        return "-", ""
+    return ms(request["latency_ms"]), f"{request['name']}, {request['status'] or 'no answer'}"
 
 
-def event_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per chaos event, in the words both the page and the console use."""
+EVENT_COLUMNS = (
+    "#",
+    "action",
+    "when",
+    "writes stalled",
+    "reads stalled",
+    "errors normal after",
+    "recovered after",
+    "failed",
+    "worst latency",
+    "p99",
+)
+
+
+def event_rows(summary: dict[str, Any]) -> list[dict[str, Cell]]:
+    """One row per chaos event: the same figures on the page and on the console."""
     events = summary["chaos_events"]
-    return [
-        {
-            "#": str(number),
-            "action": event["action"] + ("" if event["ok"] else " (FAILED)"),
-            "started": f"{event['start_s']:.1f} s",
-            "ended": f"{event['end_s']:.1f} s",
-            "writes stalled": stall(event["write_stall"]),
-            "reads stalled": stall(event["read_stall"]),
-            "errors normal after": recovery(event, number == len(events)),
-            "failed": str(event["failed_in_impact"]),
-            "worst latency": worst(event),
-        }
-        for number, event in enumerate(events, 1)
-    ]
+    rows = []
+    for number, event in enumerate(events, 1):
+        last = number == len(events)
+        cells: tuple[Cell, ...] = (
+            (str(number), ""),
+            (event["action"] + ("" if event["ok"] else " (FAILED)"), event["outcome"]),
+            (f"{event['start_s']:.1f}-{event['end_s']:.1f} s", ""),
+            stall(event["write_stall"]),
+            stall(event["read_stall"]),
+            (after(event["errors_normal_after_s"], last), ""),
+            (after(event["recovered_after_s"], last), ""),
+            (str(event["failed_in_impact"]), ""),
+            worst(event),
+            (ms(event["latency_in_impact_ms"]["p99"]), ""),
+        )
+        rows.append(dict(zip(EVENT_COLUMNS, cells, strict=True)))
+    return rows
+
+
+def console_cell(column: str, cell: Cell) -> str:
+    text, detail = cell
+    return f"{text} ({detail})" if detail and column != "action" else text
 
 
 def recovery_table(summary: dict[str, Any]) -> str:
-    rows = event_rows(summary)
+    rows = [{c: console_cell(c, cell) for c, cell in row.items()} for row in event_rows(summary)]
     if not rows:
         return "no chaos events"
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in EVENT_COLUMNS}
+    lines = ["  ".join(c.ljust(widths[c]) for c in EVENT_COLUMNS).rstrip()]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in EVENT_COLUMNS).rstrip() for r in rows]
     return "\n".join(lines)
 
 
@@ -147,8 +171,10 @@ th{background:#f3f3f3} td.n{text-align:right;white-space:nowrap}
 .glance div{border:1px solid #ccc;border-radius:4px;padding:6px 10px;min-width:140px}
 .glance b{display:block;font-size:1.3em} .small{font-size:.85em;color:#555}
 .over{color:#b91c1c;font-weight:bold} svg{max-width:100%;height:auto}
-@media print{body{max-width:none;margin:0} h2{break-after:avoid}
-table,figure,.glance{break-inside:avoid} a{color:inherit;text-decoration:none}}
+table.events{font-size:.9em} table.events td{padding:3px 6px} table.events th{padding:3px 6px}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{max-width:none;margin:0;font-size:10pt} h2{break-after:avoid}
+table,figure,.glance,tr{break-inside:avoid} a{color:inherit;text-decoration:none}}
 """
 
 
@@ -214,7 +240,7 @@ def _params(summary: dict[str, Any]) -> str:
         ["chaos plan", f"{p.get('chaos_plan') or '-'}: {schedule or 'no actions'}"],
         ["app version (the target's /healthz)", p.get("app_version") or "not reported"],
         ["load test checkout", p.get("loadtest_commit") or "-"],
-        ["started (UTC)", summary["started_at"]],
+        ["started", f"{summary['started_at']} UTC"],
         ["error-rate threshold", share(summary["max_error_rate"])],
     ]
     return _table(["parameter", "value"], rows)
@@ -224,38 +250,51 @@ def _events(summary: dict[str, Any]) -> str:
     rows = event_rows(summary)
     if not rows:
         return "<p>No chaos actions in this run.</p>"
-    events = summary["chaos_events"]
-    header = [*rows[0].keys(), "p99 in impact", "what was done"]
-    table = [
-        [*row.values(), ms(e["latency_in_impact_ms"]["p99"]), e["outcome"]]
-        for row, e in zip(rows, events, strict=True)
-    ]
+    head = "".join(f"<th>{escape(c)}</th>" for c in EVENT_COLUMNS)
+    body = []
+    for row in rows:
+        cells = []
+        for column, (text, detail) in row.items():
+            numeric = ' class="n"' if column not in ("action",) else ""
+            small = f"<br><span class=small>{escape(detail)}</span>" if detail else ""
+            cells.append(f"<td{numeric}>{escape(text)}{small}</td>")
+        body.append(f'<tr id="event-{row["#"][0]}">' + "".join(cells) + "</tr>")
     base = summary["baseline"]
     note = (
         f"Normal, for comparison (t = {base['from_s']:g}-{base['to_s']:g} s, before the first "
         f"action): {base['requests_per_s']} requests/s, {share(base['failed_share'])} failed, "
         f"p50 {ms(base['latency_ms']['p50'])}, p99 {ms(base['latency_ms']['p99'])}; longest gap "
         f"between successful writes {seconds(base['longest_write_gap_s'])}, reads "
-        f"{seconds(base['longest_read_gap_s'])}. A second counts as abnormal above "
-        f"{share(base['normal_error_share'])} failed requests or without any success."
+        f"{seconds(base['longest_read_gap_s'])}."
     )
     return (
-        _table(header, table, numeric={0, 2, 3, 4, 5, 6, 7, 9})
-        + f'<p class="small">{escape(note)}</p>'
+        f'<table id="events" class="events"><tr>{head}</tr>{"".join(body)}</table>'
+        f'<p class="small">{escape(note)}</p>'
     )
 
 
-DEFINITIONS = """<p class="small">How the figures are computed (from every request's start, end,
-kind, outcome, latency and replica; times are seconds since the run started): <b>started</b> is
-when the action began to change the system, after its look-ups; <b>ended</b> when it returned.
-<b>Writes/reads stalled</b>: the longest time, between the action's start and the next action,
-in which no write (POST, DELETE) / read (GET) completed successfully. <b>Errors normal
-after</b>: time from the start until the last abnormal second that is followed by at least
-{settle} normal seconds. <b>Failed</b>, <b>worst latency</b> and <b>p99</b>: requests started
-(failed) or in flight (latency) between the start and the end of the impact (the latest of: the
-action's end, errors back to normal, the end of either stall). Latency percentiles: nearest
-rank over raw latencies. The plain error rate leaves out session anomalies (which fail the run
-by themselves).</p>"""
+DEFINITIONS = """<p class="small">How the figures are computed, from every request's start,
+end, kind, outcome, latency and replica (times in seconds since the run started; run.json.gz
+holds the records). <b>started</b>: when the action began to change the system, after its
+look-ups; <b>ended</b>: when it returned. <b>writes / reads stalled</b>: the longest time between
+the action's start and the next action in which no write (POST, DELETE) / read (GET) completed
+successfully, with when it began and ended; "none" when shorter than {floor:g} s or twice the
+longest such gap before the first action. <b>errors normal after</b>: whole seconds from the
+start until the last second in which more than {normal} of the requests started failed, if at
+least {settle} seconds followed before the next action. <b>recovered after</b>: the later of
+that and the end of either stall. <b>failed</b> (requests started) and <b>worst latency</b> /
+<b>p99</b> (requests in flight) cover the impact: from the start until recovered, or the action's
+end if later. Latency percentiles are nearest rank over raw latencies. The plain error rate
+leaves out session anomalies (any one of them fails the run by itself).</p>"""
+
+
+def _definitions(summary: dict[str, Any]) -> str:
+    figures = summary["definitions"]
+    return DEFINITIONS.format(
+        floor=figures["stall_floor_s"],
+        normal=share(summary["baseline"]["normal_error_share"]),
+        settle=figures["settle_s"],
+    )
 
 
 def index_html(summary: dict[str, Any], svg: str) -> str:
@@ -298,7 +337,7 @@ started {escape(summary["started_at"])} UTC.</p><ul>{reasons}</ul>
 <h2>Chaos events and recovery</h2>
 {_events(summary)}
 <figure style="margin:0">{svg_inline}</figure>
-{DEFINITIONS.format(settle=summary["definitions"]["settle_s"])}
+{_definitions(summary)}
 <h2>Run parameters</h2>
 {_params(summary)}
 <h2>Requests per replica</h2>

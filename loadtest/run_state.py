@@ -115,7 +115,7 @@ class RunState:
         rows.sort(key=lambda row: row[0])
         return {
             "format": FORMAT,
-            "started_at": datetime.fromtimestamp(self.started, UTC).isoformat(timespec="seconds"),
+            "started_at": datetime.fromtimestamp(self.started, UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "duration_s": round((ended or time.time()) - self.started, 3),
             "params": self.params,
             "logins": self.logins,
