@@ -7,9 +7,8 @@ one Redis master failover and one node loss, then gives the node back.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
-
-import gevent
 
 from .chaos.base import ChaosBackend, ChaosError
 from .run_state import RunState
@@ -45,12 +44,22 @@ def backend(options: Any) -> ChaosBackend:
     return KubernetesCluster(namespace=options.chaos_namespace, release=options.chaos_release)
 
 
-def execute(schedule: list[tuple[float, str]], chaos: ChaosBackend, run: RunState) -> None:
-    """Run the schedule (a greenlet): each action at its offset from the start, logged with
-    when it began to act (after its look-ups) and when it returned."""
+def execute(
+    schedule: list[tuple[float, str]],
+    chaos: ChaosBackend,
+    run: RunState,
+    sleep: Callable[[float], object] | None = None,
+) -> None:
+    """Run the schedule (a greenlet; `sleep` defaults to gevent's): each action at its offset
+    from the start, logged with when it began to act (after its look-ups) and when it
+    returned."""
+    if sleep is None:
+        import gevent  # here, not at import: the tests load this module without gevent
+
+        sleep = gevent.sleep
     lost_node: str | None = None
     for offset, action in schedule:
-        gevent.sleep(max(0.0, offset - (time.time() - run.started)))
+        sleep(max(0.0, offset - (time.time() - run.started)))
         if action == "restore_node" and lost_node is None:
             continue
         chaos.acted_at = None

@@ -16,7 +16,12 @@ from tests.support.helm import render as support_render
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "sessionfleet"
 KUBE_VERSIONS = [f"1.{minor}" for minor in range(29, 38)]
-CRD_KINDS = {"HTTPRoute", "Gateway", "ServiceMonitor", "PrometheusRule"}  # no schema in kubernetes-validate
+CRD_KINDS = {
+    "HTTPRoute",
+    "Gateway",
+    "ServiceMonitor",
+    "PrometheusRule",
+}  # no schema in kubernetes-validate
 
 MATRIX: dict[str, dict[str, Any]] = {
     "defaults": {},

@@ -119,7 +119,10 @@ def test_promtool_accepts_the_rules(tmp_path: Path) -> None:
 
 
 def series(name: str, labels: str, values: str) -> dict[str, str]:
-    return {"series": f"{name}{{{APP}, {labels}}}" if labels else f"{name}{{{APP}}}", "values": values}
+    return {
+        "series": f"{name}{{{APP}, {labels}}}" if labels else f"{name}{{{APP}}}",
+        "values": values,
+    }
 
 
 HTTP = "sessionfleet_http_request_duration_seconds_count"
