@@ -59,15 +59,20 @@ def metric_names(expr: str) -> set[str]:
 
 
 @functools.cache
-def exported_series() -> frozenset[str]:
-    """Every series name the app's /metrics declares (families with no samples yet included):
-    counters as <name>_total, histograms as _bucket/_count/_sum, and so on."""
-    body = asyncio.run(_scrape())
-    names = set()
-    for family in text_string_to_metric_families(body):
-        names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
+def exported_families() -> dict[str, frozenset[str]]:
+    """Every metric family the app's /metrics declares (those with no samples yet included),
+    with the series names it is queried by: counters as <name>_total, histograms as
+    _bucket/_count/_sum, and so on."""
+    families = {}
+    for family in text_string_to_metric_families(asyncio.run(_scrape())):
+        names = {family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",))}
         names.update(sample.name for sample in family.samples)
-    return frozenset(names)
+        families[family.name] = frozenset(names)
+    return families
+
+
+def exported_series() -> frozenset[str]:
+    return frozenset().union(*exported_families().values())
 
 
 async def _scrape() -> str:
