@@ -7,6 +7,9 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import shutil
+import subprocess
+import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from loadtest import analysis, chaos_plan, report
+from loadtest import analysis, chaos_plan, charts, report, report_page, report_text
 from loadtest.chaos.base import ChaosBackend
 from loadtest.run_state import RunState, load
 
@@ -39,7 +42,7 @@ def summary(run: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def page(summary: dict[str, Any]) -> str:
-    return report.index_html(summary, report.charts.timeline_svg(summary))
+    return report_page.index_html(summary, charts.timeline_svg(summary))
 
 
 # --- the slow, obvious way ---------------------------------------------------------------------
@@ -177,7 +180,7 @@ def test_event_figures_match_the_records(
     baseline = summary["baseline"]
     for number, (event, until) in enumerate(windows(run, rows), 1):
         start = event["start_s"]
-        cells = dict(zip(report.EVENT_COLUMNS, table[f"event-{number}"], strict=True))
+        cells = dict(zip(report_text.EVENT_COLUMNS, table[f"event-{number}"], strict=True))
         assert cells["when"] == f"{start:.1f}-{event['end_s']:.1f} s"
         stall_ends = []
         for column, kind, normal_gap in (
@@ -254,11 +257,11 @@ def test_page_is_one_self_contained_readable_file(page: str) -> None:
 
 def test_console_table_is_the_pages_table(summary: dict[str, Any], page: str) -> None:
     table = parsed(page).rows
-    lines = report.recovery_table(summary).splitlines()
-    assert lines[0].split() == " ".join(report.EVENT_COLUMNS).split()
+    lines = report_text.recovery_table(summary).splitlines()
+    assert lines[0].split() == " ".join(report_text.EVENT_COLUMNS).split()
     for number, line in enumerate(lines[1:], 1):
         cells = table[f"event-{number}"]
-        for column, cell in zip(report.EVENT_COLUMNS, cells, strict=True):
+        for column, cell in zip(report_text.EVENT_COLUMNS, cells, strict=True):
             figure = cell.split(" | ")[0]
             assert figure in line, (number, column)
 
@@ -372,3 +375,20 @@ def test_chaos_events_are_stamped_when_the_action_acts_and_when_it_returns() -> 
     for event, acted in zip(run.chaos, backend.acted, strict=True):
         assert event["start_s"] == pytest.approx(acted - run.started, abs=0.002)  # not the call
         assert event["end_s"] - event["start_s"] == pytest.approx(0.05, abs=0.04)
+
+
+def test_report_rebuilds_from_a_run_file_and_prints_the_table(tmp_path: Path) -> None:
+    """What `make demo` runs last: the table again, from the report directory."""
+    shutil.copy(FIXTURE, tmp_path / "run.json.gz")
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "loadtest.report"]
+    rebuilt = subprocess.run(
+        [*command, str(tmp_path)], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert "VERDICT" in rebuilt.stdout and (tmp_path / "index.html").is_file()
+    table = subprocess.run(
+        [*command, "--table", str(tmp_path)], cwd=root, capture_output=True, text=True, check=True
+    )
+    summary = analysis.summarize(load(FIXTURE))
+    assert report_text.recovery_table(summary) in table.stdout
+    assert table.stdout.count("\n") == len(summary["chaos_events"]) + 2
