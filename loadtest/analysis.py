@@ -255,6 +255,19 @@ def per_replica(requests: list[Request]) -> list[dict[str, Any]]:
     ]
 
 
+def warnings(events: list[dict[str, Any]]) -> list[str]:
+    """What a game day's reader must not miss, though it does not fail the run by itself."""
+    found = []
+    for number, event in enumerate(events, 1):
+        if event["errors_normal_after_s"] is None:
+            found.append(
+                f"event {number} ({event['action']}): errors not back to normal within "
+                f"{event['window_end_s'] - event['start_s']:.1f} s, before "
+                + ("the end of the run" if number == len(events) else "the next action")
+            )
+    return found
+
+
 def summarize(record: dict[str, Any]) -> dict[str, Any]:
     """Everything the report states, as plain data (summary.json)."""
     params = record["params"]
@@ -316,5 +329,5 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
             "stall_floor_s": STALL_FLOOR_S,
             "percentiles": "nearest rank over raw request latencies",
         },
-        "verdict": {"pass": not reasons, "reasons": reasons},
+        "verdict": {"pass": not reasons, "reasons": reasons, "warnings": warnings(events)},
     }

@@ -39,6 +39,7 @@ def print_verdict(summary: dict[str, Any]) -> None:
         ("replicas seen", ", ".join(summary["hops"]["replicas_seen"]) or "-"),
         *((f"failures: {k}", v) for k, v in summary["failures_by_class"].items()),
         ("sessions lost", summary["sessions_lost"]),
+        *(("warning", w) for w in summary["verdict"]["warnings"]),
         (
             "VERDICT",
             "PASS"

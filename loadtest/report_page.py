@@ -17,7 +17,7 @@ th{background:#f3f3f3} td.n{text-align:right;white-space:nowrap}
 .PASS{color:#17701f} .FAIL{color:#b91c1c} .glance{display:flex;flex-wrap:wrap;gap:8px}
 .glance div{border:1px solid #ccc;border-radius:4px;padding:6px 10px;min-width:140px}
 .glance b{display:block;font-size:1.3em} .small{font-size:.85em;color:#555}
-.over{color:#b91c1c;font-weight:bold} svg{max-width:100%;height:auto}
+.over{color:#b91c1c;font-weight:bold} .warn{color:#9a5b00} svg{max-width:100%;height:auto}
 table.events{font-size:.9em} table.events td{padding:3px 6px} table.events th{padding:3px 6px}
 @page{size:A4 landscape;margin:12mm}
 @media print{body{max-width:none;margin:0;font-size:10pt} h2{break-after:avoid}
@@ -108,7 +108,7 @@ def _events(summary: dict[str, Any]) -> str:
         body.append(f'<tr id="event-{row["#"][0]}">' + "".join(cells) + "</tr>")
     base = summary["baseline"]
     note = (
-        f"Normal, for comparison (t = {base['from_s']:g}-{base['to_s']:g} s, before the first "
+        f"Normal, for comparison (t = {base['from_s']:.1f}-{base['to_s']:.1f} s, before the first "
         f"action): {base['requests_per_s']} requests/s, {share(base['failed_share'])} failed, "
         f"p50 {ms(base['latency_ms']['p50'])}, p99 {ms(base['latency_ms']['p99'])}; longest gap "
         f"between successful writes {seconds(base['longest_write_gap_s'])}, reads "
@@ -147,6 +147,7 @@ def _definitions(summary: dict[str, Any]) -> str:
 def index_html(summary: dict[str, Any], svg: str) -> str:
     verdict = "PASS" if summary["verdict"]["pass"] else "FAIL"
     reasons = "".join(f"<li>{escape(r)}</li>" for r in summary["verdict"]["reasons"])
+    reasons += "".join(f'<li class="warn">{escape(w)}</li>' for w in summary["verdict"]["warnings"])
     replicas = _table(
         ["replica", "requests", "share", "failed", "p50", "p99"],
         [

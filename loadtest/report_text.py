@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+Cell = tuple[str, str]  # the figure, and a detail the page prints below it in small type
+
 
 def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
@@ -20,13 +22,13 @@ def share(value: float) -> str:
     return f"{value:.2%}"
 
 
-def after(value: float | None, last: bool) -> str:
+def after(value: float | None, event: dict[str, Any], last: bool) -> Cell:
+    """Seconds after the action's start; not within its window: more than the window, and
+    what ended the window."""
     if value is not None:
-        return seconds(value)
-    return "not before the end" if last else "not before the next action"
-
-
-Cell = tuple[str, str]  # the figure, and a detail the page prints below it in small type
+        return seconds(value), ""
+    window = event["window_end_s"] - event["start_s"]
+    return f"> {window:.1f} s", "end of run" if last else "next action"
 
 
 def stall(figure: dict[str, Any]) -> Cell:
@@ -68,8 +70,8 @@ def event_rows(summary: dict[str, Any]) -> list[dict[str, Cell]]:
             (f"{event['start_s']:.1f}-{event['end_s']:.1f} s", ""),
             stall(event["write_stall"]),
             stall(event["read_stall"]),
-            (after(event["errors_normal_after_s"], last), ""),
-            (after(event["recovered_after_s"], last), ""),
+            after(event["errors_normal_after_s"], event, last),
+            after(event["recovered_after_s"], event, last),
             (str(event["failed_in_impact"]), ""),
             worst(event),
             (ms(event["latency_in_impact_ms"]["p99"]), ""),

@@ -392,3 +392,41 @@ def test_report_rebuilds_from_a_run_file_and_prints_the_table(tmp_path: Path) ->
     summary = analysis.summarize(load(FIXTURE))
     assert report_text.recovery_table(summary) in table.stdout
     assert table.stdout.count("\n") == len(summary["chaos_events"]) + 2
+
+
+def test_an_outage_outlasting_its_window_is_flagged_not_timed() -> None:
+    rows = [
+        [i * 0.01, 5.0, "w", int(not (i * 0.01 >= 30.0 and i % 3 == 0)), 200, "a", "/x"]
+        for i in range(6000)
+    ]  # from t = 30 s to the end, a third of the requests fail
+    record = {
+        "format": 1,
+        "started_at": "2025-01-01 00:00:00",
+        "duration_s": 60.0,
+        "params": {"max_error_rate": 0.5},
+        "logins": 0,
+        "hops": {
+            "users": 0,
+            "replicas_seen": ["a"],
+            "users_served_by_2_or_more_replicas": 0,
+            "share_of_requests_that_changed_replica": 0.0,
+        },
+        "chaos": [
+            {"action": "lose_node", "outcome": "x", "ok": True, "start_s": 30.0, "end_s": 30.1},
+        ],
+        "anomalies": [],
+        "requests": {
+            "columns": ["start_s", "latency_ms", "kind", "ok", "status", "replica", "name"],
+            "rows": rows,
+        },
+    }
+    summary = analysis.summarize(record)
+    [event] = summary["chaos_events"]
+    assert event["errors_normal_after_s"] is None and event["recovered_after_s"] is None
+    assert summary["verdict"]["pass"]  # 1/6 of all requests failed: under the 50% threshold
+    [warning] = summary["verdict"]["warnings"]
+    assert "lose_node" in warning and "30.0 s" in warning
+    [row] = report_text.event_rows(summary)
+    assert row["errors normal after"] == ("> 30.0 s", "end of run")
+    page = report_page.index_html(summary, charts.timeline_svg(summary))
+    assert 'class="warn"' in page and "&gt; 30.0 s" in page
