@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv with the app and its dev tools
 
 .PHONY: system-deps
-system-deps: ## install the Debian packages tests need (redis, sentinel, haproxy, shellcheck)
+system-deps: ## install the Debian packages tests need (redis, sentinel, haproxy, shellcheck, promtool)
 	scripts/install-system-deps.sh test
 
 .PHONY: run
@@ -114,7 +114,7 @@ deploy: ## helm install/upgrade onto the kind cluster, wait, helm test (OTEL=1: 
 	scripts/kind.sh deploy
 
 .PHONY: observability-up
-observability-up: ## OpenTelemetry Collector + Jaeger on kind (then: make deploy OTEL=1)
+observability-up: ## Collector + Jaeger, Prometheus + Grafana (sessionfleet dashboard) on kind
 	scripts/kind.sh observability
 
 .PHONY: undeploy

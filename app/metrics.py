@@ -1,5 +1,6 @@
 """Prometheus metrics: HTTP latency, session load/commit latency, conflicts, store retries,
-replica-acknowledgement failures, active sessions. Served at /metrics.
+replica-acknowledgement failures, active sessions, what the Sentinel census says (master
+changes, replicas a durable commit can reach, disagreement), the version. Served at /metrics.
 
 Under gunicorn each worker is a process: with PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py
 does), values live in that directory and /metrics adds up every worker's. Labels never carry
@@ -26,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .sessions import StoreUnavailable
+from .sessions import ReplicaCensus, StoreUnavailable
+from .version import version
 
 # Any other method is counted as OTHER: a label per client-chosen token would let anyone grow
 # the metrics without bound.
@@ -73,10 +75,35 @@ ACTIVE_SESSIONS = Gauge(
     "Sessions in the store (counted at most every 30 s)",
     multiprocess_mode="max",
 )
+# From the Sentinel census (Sentinel deployments only), taken around durable commits: never on
+# a request that does not commit durably, and at most one query per process at a time.
+CENSUS = Counter(
+    "sessionfleet_sentinel_census_total",
+    "Sentinel census results: agreed, dissent (a majority named the master, another Sentinel "
+    "named a different one), no_majority, failing_over",
+    ["outcome"],
+)
+MASTER_CHANGES = Counter(
+    "sessionfleet_redis_master_changes_total",
+    "Times the census named another master than this worker's previous census (each worker "
+    "process counts the switches it sees)",
+)
+DURABLE_REPLICAS = Gauge(
+    "sessionfleet_redis_durable_replicas",
+    "Replicas the latest census counts as up: how many a durable commit waits for",
+    multiprocess_mode="livemostrecent",
+)
+BUILD_INFO = Gauge(
+    "sessionfleet_build_info", "The version this replica runs", ["version"], multiprocess_mode="max"
+)
 
 
 class PrometheusObserver:
     """The session layer's `SessionObserver`, counting into the metrics above."""
+
+    def __init__(self) -> None:
+        self._master: tuple[str, int] | None = None
+        BUILD_INFO.labels(version=version()).set(1)
 
     def loaded(self, seconds: float, found: bool) -> None:
         SESSION_LOAD.labels(found=str(found).lower()).observe(seconds)
@@ -92,6 +119,20 @@ class PrometheusObserver:
 
     def replica_ack_failed(self) -> None:
         REPLICA_ACK_FAILURES.inc()
+
+    def census_taken(self, census: ReplicaCensus | None) -> None:
+        if census is None:
+            CENSUS.labels(outcome="no_majority").inc()
+            return
+        if census.failing_over:
+            outcome = "failing_over"
+        else:
+            outcome = "dissent" if census.dissenting else "agreed"
+        CENSUS.labels(outcome=outcome).inc()
+        DURABLE_REPLICAS.set(census.replicas)
+        if self._master is not None and census.master != self._master:
+            MASTER_CHANGES.inc()
+        self._master = census.master
 
 
 class HTTPMetricsMiddleware:

@@ -107,7 +107,8 @@ def sentinel_census(sentinel: Sentinel, master_name: str, census_timeout: float 
         # promoted is one the deposed master's writes must already be on.
         down = ("is_sdown", "is_odown", "is_disconnected")
         up = max(sum(not any(x[f] for f in down) for x in r) for _, r in views)
-        return ReplicaCensus(master, up, failing_over=troubled)
+        dissenting = len(named) - votes[master]
+        return ReplicaCensus(master, up, failing_over=troubled, dissenting=dissenting)
 
     return census
 

@@ -6,9 +6,9 @@ one Redis master failover and one node loss, then gives the node back.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
-
-import gevent
 
 from .chaos.base import ChaosBackend, ChaosError
 from .run_state import RunState
@@ -44,27 +44,48 @@ def backend(options: Any) -> ChaosBackend:
     return KubernetesCluster(namespace=options.chaos_namespace, release=options.chaos_release)
 
 
-def execute(schedule: list[tuple[float, str]], chaos: ChaosBackend, run: RunState) -> None:
-    """Run the schedule (a greenlet): each action at its offset from the start, logged."""
+def execute(
+    schedule: list[tuple[float, str]],
+    chaos: ChaosBackend,
+    run: RunState,
+    sleep: Callable[[float], object] | None = None,
+) -> None:
+    """Run the schedule (a greenlet; `sleep` defaults to gevent's): each action at its offset
+    from the start, logged with when it began to act (after its look-ups) and when it
+    returned."""
+    if sleep is None:
+        import gevent  # here, not at import: the tests load this module without gevent
+
+        sleep = gevent.sleep
     lost_node: str | None = None
     for offset, action in schedule:
-        gevent.sleep(max(0.0, offset - (run.second() + 0.0)))
+        sleep(max(0.0, offset - (time.time() - run.started)))
+        if action == "restore_node" and lost_node is None:
+            continue
+        chaos.acted_at = None
+        called = time.time()
         try:
             if action in ("lose_node", "drain_node"):
                 node = chaos.master_node()
                 outcome = getattr(chaos, action)(node)
                 lost_node = node
             elif action == "restore_node":
-                if lost_node is None:
-                    continue
+                assert lost_node is not None
                 outcome = chaos.restore_node(lost_node)
                 lost_node = None
             else:
                 outcome = getattr(chaos, action)()
-            run.chaos_event(action, outcome, ok=True)
-            print(f"[chaos t={run.second():>4}s] {outcome}", flush=True)
+            ok = True
         except (ChaosError, OSError) as exc:
-            run.chaos_event(action, str(exc), ok=False)
-            print(f"[chaos t={run.second():>4}s] {action} FAILED: {exc}", flush=True)
+            outcome, ok = str(exc), False
+        started, ended = chaos.acted_at or called, time.time()
+        run.chaos_event(action, outcome, ok, started=started, ended=ended)
+        span = f"{started - run.started:.1f}-{ended - run.started:.1f}s"
+        print(f"[chaos t={span}] {'' if ok else action + ' FAILED: '}{outcome}", flush=True)
     if lost_node is not None:  # never leave a node down after the run
-        run.chaos_event("restore_node", chaos.restore_node(lost_node), ok=True)
+        chaos.acted_at = None
+        called = time.time()
+        outcome = chaos.restore_node(lost_node)
+        run.chaos_event(
+            "restore_node", outcome, True, started=chaos.acted_at or called, ended=time.time()
+        )

@@ -15,6 +15,7 @@ import itertools
 import os
 import random
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from gevent.pool import Group
 from locust import HttpUser, between, events, task
 from locust.env import Environment
 
-from loadtest import chaos_plan, report
+from loadtest import analysis, chaos_plan, report, run_params
 from loadtest.consistency import Anomaly, CartModel, CounterModel, Hops, Reply, status_anomaly
 from loadtest.run_state import RUN
 
@@ -304,13 +305,25 @@ def _options(parser: Any) -> None:
 
 
 @events.request.add_listener
-def _count(exception: Any, **_: Any) -> None:
-    RUN.request(failed=exception is not None)
+def _record(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response: Any,
+    exception: Any,
+    start_time: float,
+    **_: Any,
+) -> None:
+    status = getattr(response, "status_code", 0) or 0
+    replica = response.headers.get("x-served-by", "") if status else ""
+    RUN.request(request_type, name, start_time, response_time, exception is None, status, replica)
 
 
 @events.test_start.add_listener
-def _start_chaos(environment: Environment, **_: Any) -> None:
+def _start(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
+    RUN.started = time.time()
+    RUN.params = run_params.describe(environment)
     if options is None or options.chaos == "none":
         return
     backend = chaos_plan.backend(options)
@@ -321,11 +334,10 @@ def _start_chaos(environment: Environment, **_: Any) -> None:
 @events.quitting.add_listener
 def _verdict(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
-    summary = report.summarize(
-        environment, RUN, max_error_rate=options.max_error_rate if options else 0.05
-    )
+    record = RUN.record()
+    summary = analysis.summarize(record)
     if options is not None and options.report_dir:
-        report.write(Path(options.report_dir), summary, RUN)
+        report.write(Path(options.report_dir), summary, record)
     report.print_verdict(summary)
     # The verdict decides the exit code, not Locust's "any failure = 1": plain errors under
     # chaos are expected up to --max-error-rate.

@@ -9,5 +9,11 @@ report=${REPORT:-reports/demo-$(date +%Y%m%d-%H%M%S)}
 status=0
 TARGET=http://127.0.0.1:${INGRESS_PORT:-8080} CHAOS=local DURATION=${DURATION:-180} \
   REPORT=$report scripts/loadtest.sh || status=$?
-echo "report: $report/index.html (timeline: $report/timeline.svg, Locust: $report/locust.html)"
+# The per-event recovery table again, last, as on the page (Locust prints its own stats after
+# the verdict).
+if [ -s "$report/summary.json" ]; then
+  echo
+  .venv/bin/python -m loadtest.report --table "$report" || true
+fi
+echo "report: $report/index.html (summary.json, run.json.gz: every request; Locust: $report/locust.html)"
 exit "$status"

@@ -11,6 +11,7 @@ declare -A binary_of=(
   [haproxy]=haproxy
   [shellcheck]=shellcheck
   [yamllint]=yamllint
+  [prometheus]=promtool
   [wrk]=wrk
   [docker.io]=dockerd
   [mmdebstrap]=mmdebstrap
@@ -20,7 +21,8 @@ groups=("${@:-test}")
 wanted=()
 for group in "${groups[@]}"; do
   case "$group" in
-    test) wanted+=(redis-server redis-sentinel haproxy shellcheck yamllint) ;;
+    # prometheus: only for promtool, which checks and unit-tests the chart's alert rules.
+    test) wanted+=(redis-server redis-sentinel haproxy shellcheck yamllint prometheus) ;;
     bench) wanted+=(wrk) ;;
     docker) wanted+=(docker.io mmdebstrap docker-compose) ;;
     docker-engine) wanted+=(docker.io) ;;
@@ -40,7 +42,7 @@ echo "installing: ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts packaged daemons on install; the project runs its own instances.
-for service in redis-server redis-sentinel haproxy; do
+for service in redis-server redis-sentinel haproxy prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
     $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi

@@ -305,12 +305,23 @@ main() {
       ;;
     observability)
       need kubectl
+      kubectl --context "$CONTEXT" create namespace observability --dry-run=client -o yaml |
+        kubectl --context "$CONTEXT" apply -f -
+      # Grafana's admin password: random, once; kept across re-runs.
+      if ! kubectl --context "$CONTEXT" -n observability get secret grafana-admin >/dev/null 2>&1; then
+        kubectl --context "$CONTEXT" -n observability create secret generic grafana-admin \
+          --from-literal=password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+      fi
       kubectl --context "$CONTEXT" apply -k k8s/observability
       local deployment
-      for deployment in jaeger otel-collector; do
+      for deployment in jaeger otel-collector prometheus grafana; do
         kubectl --context "$CONTEXT" -n observability rollout status "deploy/$deployment" --timeout 5m
       done
-      echo "Jaeger UI: kubectl --context $CONTEXT -n observability port-forward svc/jaeger 16686"
+      echo "Jaeger UI:  kubectl --context $CONTEXT -n observability port-forward svc/jaeger 16686"
+      echo "Grafana:    kubectl --context $CONTEXT -n observability port-forward svc/grafana 3000"
+      echo "            (dashboard sessionfleet; admin password: kubectl -n observability get secret"
+      echo "             grafana-admin -o jsonpath='{.data.password}' | base64 -d)"
+      echo "Prometheus: kubectl --context $CONTEXT -n observability port-forward svc/prometheus 9090"
       ;;
     undeploy)
       need helm kubectl

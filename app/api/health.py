@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..readiness import StoreHealth
+from ..version import version
 from .schemas import RETRY_AFTER, Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -16,8 +17,9 @@ router = APIRouter(tags=["health"])
 @router.head("/healthz")
 @router.get("/healthz")
 async def healthz() -> Health:
-    """The process answers. Nothing else is checked: a restart would not fix the store."""
-    return Health(status="ok")
+    """The process answers (and says which version it runs). Nothing else is checked: a
+    restart would not fix the store."""
+    return Health(status="ok", version=version())
 
 
 _NOT_READY: dict[int | str, dict[str, Any]] = {

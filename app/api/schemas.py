@@ -103,6 +103,7 @@ class Revoked(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+    version: str = Field(description="The version of sessionfleet this replica runs.")
 
 
 class Readiness(BaseModel):

@@ -1,6 +1,7 @@
 """Server-side sessions for ASGI apps: lazy loading, per-key optimistic commits, rotation,
 per-user index, Redis (standalone or Sentinel) or in-memory stores. No FastAPI needed."""
 
+from .census import ReplicaCensus
 from .cookies import CookiePolicy
 from .errors import (
     NotDurable,
@@ -13,6 +14,7 @@ from .errors import (
 from .manager import SessionConfig, SessionManager
 from .memory_store import MemorySessionStore
 from .middleware import SessionMiddleware
+from .observer import SessionObserver
 from .redis_store import RedisSessionStore
 from .responses import error_response
 from .session import Session
@@ -24,6 +26,7 @@ __all__ = [
     "MemorySessionStore",
     "NotDurable",
     "RedisSessionStore",
+    "ReplicaCensus",
     "Session",
     "SessionConfig",
     "SessionConflict",
@@ -32,6 +35,7 @@ __all__ = [
     "SessionInfo",
     "SessionManager",
     "SessionMiddleware",
+    "SessionObserver",
     "SessionStore",
     "SessionTooLarge",
     "StoreUnavailable",

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class ReplicaCensus:
     """The master's address, how many of its replicas no Sentinel knows to be down, and
-    whether any Sentinel sees the master in trouble (down, or a failover under way)."""
+    whether any Sentinel sees the master in trouble (down, or a failover under way);
+    `dissenting`: Sentinels that answered naming another master (for metrics only)."""
 
     master: tuple[str, int]
     replicas: int
     failing_over: bool
+    dissenting: int = 0
 
 
 Census = Callable[[], Awaitable[ReplicaCensus | None]]

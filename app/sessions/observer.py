@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from opentelemetry import trace
 
+from .census import Census, ReplicaCensus
+
 _tracer = trace.get_tracer("sessionfleet.sessions")
 _NO_SPAN = contextlib.nullcontext(trace.INVALID_SPAN)  # reusable: no state
 
@@ -40,6 +42,21 @@ class SessionObserver(Protocol):
 
     def replica_ack_failed(self) -> None: ...
 
+    def census_taken(self, census: ReplicaCensus | None) -> None:
+        """A Sentinel census came back (None: no majority of Sentinels named one master).
+        At most one per process at a time, before and after durable commits."""
+
+
+def observed(census: Census, observer: SessionObserver) -> Census:
+    """`census`, reporting each result to `observer` (nothing else changes)."""
+
+    async def census_reported() -> ReplicaCensus | None:
+        result = await census()
+        observer.census_taken(result)
+        return result
+
+    return census_reported
+
 
 class NullObserver:
     def loaded(self, seconds: float, found: bool) -> None:
@@ -55,4 +72,7 @@ class NullObserver:
         pass
 
     def replica_ack_failed(self) -> None:
+        pass
+
+    def census_taken(self, census: ReplicaCensus | None) -> None:
         pass

@@ -22,7 +22,7 @@ from .batching import CommandBatcher
 from .census import Census, CensusCache, ReplicaCensus
 from .deadline import deadline_for
 from .errors import NotDurable, SessionEnded, SessionTooLarge
-from .observer import NullObserver, SessionObserver, span_factory
+from .observer import NullObserver, SessionObserver, observed, span_factory
 from .redis_retry import with_retry
 from .store import (
     CommitRequest,
@@ -96,7 +96,7 @@ class RedisSessionStore:
         self.deadline = deadline
         self.observer = observer or NullObserver()
         self.batcher = CommandBatcher(client)
-        self.census = CensusCache(census) if census is not None else None
+        self.census = CensusCache(observed(census, self.observer)) if census is not None else None
         self._span = span_factory()
 
     async def _retry(

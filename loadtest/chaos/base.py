@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 
 
@@ -11,7 +12,17 @@ class ChaosError(RuntimeError):
 
 
 class ChaosBackend(ABC):
-    """Each action returns a one-line description of what it did, for the run's event log."""
+    """Each action returns a one-line description of what it did, for the run's event log.
+
+    An action calls `acting()` just before its first step that changes the system (after any
+    look-ups, such as which pod is the master): the run stamps the event's start there.
+    """
+
+    acted_at: float | None = None  # epoch seconds, set by `acting()`
+
+    def acting(self) -> None:
+        if self.acted_at is None:
+            self.acted_at = time.time()
 
     @abstractmethod
     def kill_app(self, replica: str = "") -> str:

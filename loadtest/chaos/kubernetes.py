@@ -64,6 +64,7 @@ class KubernetesCluster(ChaosBackend):
 
     def _delete(self, name: str) -> None:
         # Force: a crash, not a graceful shutdown (no preStop handover).
+        self.acting()
         self.kubectl("delete", "pod", name, "--grace-period=0", "--force", "--wait=false")
 
     def kill_app(self, replica: str = "") -> str:
@@ -90,6 +91,7 @@ class KubernetesCluster(ChaosBackend):
         provider = self._provider_id(node)
         if not provider.startswith("kind://"):
             raise ChaosError(f"node {node} is not a kind node: stop it with your cloud's tools")
+        self.acting()
         run("docker", "stop", "--time", "0", node)  # a kind node is a container of that name
         outcome = f"lost node {node}: stopped its kind container"
         if self.taint_lost_nodes:
@@ -109,6 +111,7 @@ class KubernetesCluster(ChaosBackend):
         # Evictions respect the chart's PodDisruptionBudgets; the StatefulSet pod waits
         # Pending until the node is uncordoned (restore_node), as in a real maintenance.
         context = ["--context", self.context] if self.context else []
+        self.acting()
         run(
             "kubectl",
             *context,
@@ -122,7 +125,9 @@ class KubernetesCluster(ChaosBackend):
         return f"drained node {node}"
 
     def restore_node(self, node: str) -> str:
-        if self._provider_id(node).startswith("kind://"):
+        kind_node = self._provider_id(node).startswith("kind://")
+        self.acting()
+        if kind_node:
             run("docker", "start", node)
         context = ["--context", self.context] if self.context else []
         run("kubectl", *context, "taint", "node", node, f"{OUT_OF_SERVICE}-", check=False)

@@ -101,6 +101,7 @@ class LocalCluster(ChaosBackend):
         pod, redis, sentinel = (
             self.container(f"{kind}-{index}") for kind in ("pod", "redis", "sentinel")
         )
+        self.acting()
         docker("kill", redis, sentinel)
         old_ip = self.ip_of(pod)
         new_ip = self._free_ip()
@@ -115,18 +116,21 @@ class LocalCluster(ChaosBackend):
     def lose_node(self, node: str) -> str:
         """Every container of one node stops at once (no restart: the machine is gone)."""
         victims = self.containers(node=node)
+        self.acting()
         docker("kill", *victims)
         return f"lost node {node}: {self._short_names(victims)}"
 
     def drain_node(self, node: str) -> str:
         """Every container of one node gets SIGTERM and up to 10 s to finish, as evicted pods do."""
         victims = self.containers(node=node)
+        self.acting()
         docker("stop", "--time", "10", *victims, timeout=120)
         return f"drained node {node}: {self._short_names(victims)}"
 
     def restore_node(self, node: str) -> str:
         stopped = self.containers(node=node, all_=True)
         pods = [c for c in stopped if "_pod-" in c]
+        self.acting()
         docker("start", *pods)  # the network namespace first, as a kubelet would
         docker("start", *[c for c in stopped if c not in pods])
         return f"node {node} back"
@@ -149,6 +153,7 @@ class LocalCluster(ChaosBackend):
     def _crash(self, container: str) -> None:
         # SIGKILL, then start again at once, as a kubelet restarts a crashed container (the
         # restart policy would not: Docker treats `docker kill` as a deliberate stop).
+        self.acting()
         docker("kill", container)
         docker("start", container)
 

@@ -9,13 +9,19 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
-from helm_python.chart import Chart, lint
+from helm_python.chart import lint
+
+from tests.support.helm import render as support_render
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "sessionfleet"
 KUBE_VERSIONS = [f"1.{minor}" for minor in range(29, 38)]
-CRD_KINDS = {"HTTPRoute", "Gateway", "ServiceMonitor"}  # no schema in kubernetes-validate
+CRD_KINDS = {
+    "HTTPRoute",
+    "Gateway",
+    "ServiceMonitor",
+    "PrometheusRule",
+}  # no schema in kubernetes-validate
 
 MATRIX: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -50,18 +56,18 @@ MATRIX: dict[str, dict[str, Any]] = {
         "app": {"otel": {"endpoint": "http://otel-collector.observability:4318"}},
         "redis": {"exporter": {"enabled": True}},
         "metrics": {"serviceMonitor": {"enabled": True}},
+        "prometheusRule": {
+            "enabled": True,
+            "labels": {"release": "kube-prometheus-stack"},
+            "alertLabels": {"team": "shop"},
+            "runbookBaseUrl": "https://runbooks.example.com/sessionfleet",
+        },
     },
 }
 
 
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
-    rendered = Chart.load(CHART).render(copy.deepcopy(values), name="sf", namespace="shop")
-    objects = []
-    for path, text in rendered.items():
-        if path.endswith("NOTES.txt"):
-            continue
-        objects += [doc for doc in yaml.safe_load_all(text) if doc]
-    return objects
+    return support_render(values)
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -342,6 +348,9 @@ def test_tracing_is_off_unless_an_endpoint_is_set(default: list[dict[str, Any]])
         {"image": {"pullPolicy": "Sometimes"}},
         {"redis": {"maxmemory": "lots"}},
         {"externalRedis": {"sentinels": "no-port"}},
+        {"prometheusRule": {"enable": True}},
+        {"prometheusRule": {"thresholds": {"unavailableRatio": 5}}},
+        {"prometheusRule": {"runbookBaseUrl": "docs/observability.md"}},
     ],
 )
 def test_schema_rejects_bad_values(values: dict[str, Any]) -> None:

@@ -1,0 +1,42 @@
+"""Rendering the chart through the real Helm engine (helm-python-sdk), with the API versions a
+cluster would announce (`.Capabilities.APIVersions`): the SDK's `Chart.render` takes none, its
+native render call does (the same options `helm template --api-versions` sets)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from helm_python import _native
+from helm_python.chart import Chart
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "sessionfleet"
+PROMETHEUS_RULE_API = "monitoring.coreos.com/v1/PrometheusRule"
+
+
+def render_files(
+    values: dict[str, Any], *, api_versions: Sequence[str] = (), namespace: str = "shop"
+) -> dict[str, str]:
+    chart = Chart.load(CHART)
+    options = {"name": "sf", "namespace": namespace, "api_versions": list(api_versions)}
+    rendered = _native.call_string(
+        "helm_render", chart._raw(), json.dumps(copy.deepcopy(values)), json.dumps(options)
+    )
+    files: dict[str, str] = json.loads(rendered)
+    return files
+
+
+def render(
+    values: dict[str, Any], *, api_versions: Sequence[str] = (), namespace: str = "shop"
+) -> list[dict[str, Any]]:
+    """Every object the chart renders (NOTES.txt left out)."""
+    objects = []
+    for path, text in render_files(values, api_versions=api_versions, namespace=namespace).items():
+        if path.endswith("NOTES.txt"):
+            continue
+        objects += [doc for doc in yaml.safe_load_all(text) if doc]
+    return objects

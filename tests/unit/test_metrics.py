@@ -1,0 +1,121 @@
+"""What the Sentinel census adds to /metrics: outcomes, master changes, durable replicas; and
+the census counting Sentinels that name another master."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from app.metrics import PrometheusObserver
+from app.redis_client import sentinel_census
+from app.sessions import ReplicaCensus
+from app.sessions.observer import observed
+
+A, B = ("10.0.0.1", 6379), ("10.0.0.2", 6379)
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def census_count(outcome: str) -> float:
+    return sample("sessionfleet_sentinel_census_total", outcome=outcome)
+
+
+def test_each_census_outcome_is_counted() -> None:
+    observer = PrometheusObserver()
+    cases = [
+        (ReplicaCensus(A, 2, failing_over=False), "agreed"),
+        (ReplicaCensus(A, 2, failing_over=False, dissenting=1), "dissent"),
+        (ReplicaCensus(A, 1, failing_over=True), "failing_over"),
+        (None, "no_majority"),
+    ]
+    for census, outcome in cases:
+        before = census_count(outcome)
+        observer.census_taken(census)
+        assert census_count(outcome) == before + 1, outcome
+
+
+def test_durable_replicas_follow_the_latest_census() -> None:
+    observer = PrometheusObserver()
+    observer.census_taken(ReplicaCensus(A, 2, failing_over=False))
+    assert sample("sessionfleet_redis_durable_replicas") == 2
+    observer.census_taken(ReplicaCensus(A, 0, failing_over=False))
+    assert sample("sessionfleet_redis_durable_replicas") == 0
+    observer.census_taken(None)  # no majority: no count of replicas either, the last one stays
+    assert sample("sessionfleet_redis_durable_replicas") == 0
+
+
+def test_only_a_switch_of_master_counts_as_a_change() -> None:
+    observer = PrometheusObserver()
+    before = sample("sessionfleet_redis_master_changes_total")
+    for master in (A, A, B, B, A):
+        observer.census_taken(ReplicaCensus(master, 2, failing_over=False))
+    observer.census_taken(None)
+    observer.census_taken(ReplicaCensus(A, 2, failing_over=False))
+    assert sample("sessionfleet_redis_master_changes_total") == before + 2  # A->B, B->A
+
+
+def test_observed_census_reports_and_returns_each_result() -> None:
+    seen: list[ReplicaCensus | None] = []
+
+    class Recorder(PrometheusObserver):
+        def census_taken(self, census: ReplicaCensus | None) -> None:
+            seen.append(census)
+
+    answers = iter([ReplicaCensus(A, 2, failing_over=False), None])
+
+    async def census() -> ReplicaCensus | None:
+        return next(answers)
+
+    wrapped = observed(census, Recorder())
+    results = [asyncio.run(wrapped()), asyncio.run(wrapped())]
+    assert results == seen == [ReplicaCensus(A, 2, failing_over=False), None]
+
+
+class FakeSentinel:
+    """Answers SENTINEL MASTER / SENTINEL REPLICAS through a pipeline, like redis-py's."""
+
+    def __init__(self, master: tuple[str, int], replicas: int = 2) -> None:
+        self.answer = (
+            {"ip": master[0], "port": master[1], "flags": "master"},
+            [{"is_sdown": False, "is_odown": False, "is_disconnected": False}] * replicas,
+        )
+
+    def pipeline(self, transaction: bool) -> FakeSentinel:
+        return self
+
+    async def __aenter__(self) -> FakeSentinel:
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        pass
+
+    def sentinel_master(self, name: str) -> None:
+        pass
+
+    def sentinel_slaves(self, name: str) -> None:
+        pass
+
+    async def execute(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return self.answer
+
+
+class FakeSentinels:
+    def __init__(self, *sentinels: FakeSentinel) -> None:
+        self.sentinels = list(sentinels)
+
+
+def test_census_counts_sentinels_naming_another_master() -> None:
+    split = sentinel_census(
+        FakeSentinels(FakeSentinel(A), FakeSentinel(A), FakeSentinel(B)),  # type: ignore[arg-type]
+        "sessionfleet",
+    )
+    assert asyncio.run(split()) == ReplicaCensus(A, 2, failing_over=False, dissenting=1)
+    agreed = sentinel_census(
+        FakeSentinels(*(FakeSentinel(A) for _ in range(3))),  # type: ignore[arg-type]
+        "sessionfleet",
+    )
+    assert asyncio.run(agreed()) == ReplicaCensus(A, 2, failing_over=False, dissenting=0)
