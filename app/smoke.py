@@ -1,10 +1,12 @@
-"""Smoke check of a running deployment: log in, then read /me twice.
+"""Smoke check of a running deployment: the store answers, and (with a load-test password) a
+login works and /me reads it back twice.
 
     python -m app.smoke http://host:port [username]
 
-The password is read from SESSIONFLEET_LOADTEST_PASSWORD_FILE (or ..._PASSWORD). Used by the
-Helm test pod and the container-cluster tests; the standard library only, so it runs in the
-app image as is. Exits non-zero with a one-line reason on any failure.
+The password is read from SESSIONFLEET_LOADTEST_PASSWORD_FILE (or ..._PASSWORD); without one
+only readiness is checked (production installs create no load-test users). Used by the Helm
+test pod and the container-cluster tests; the standard library only, so it runs in the app
+image as is. Exits non-zero with a one-line reason on any failure.
 """
 
 from __future__ import annotations
@@ -14,19 +16,20 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 
-def _password() -> str:
+def _password() -> str | None:
     path = os.environ.get("SESSIONFLEET_LOADTEST_PASSWORD_FILE")
-    if path:
+    if path and Path(path).exists():
         return Path(path).read_text(encoding="utf-8").strip()
-    return os.environ["SESSIONFLEET_LOADTEST_PASSWORD"]
+    return os.environ.get("SESSIONFLEET_LOADTEST_PASSWORD")
 
 
 def _request(
     url: str, cookie: str | None = None, body: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], dict[str, object]]:
+) -> tuple[int, Message, dict[str, object]]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET")  # noqa: S310 (URL given by the operator)
     request.add_header("content-type", "application/json")
@@ -35,25 +38,34 @@ def _request(
         request.add_header("cookie", cookie)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, dict(response.headers), json.loads(response.read() or b"{}")
+            return response.status, response.headers, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), {}
+        return error.code, error.headers, {}
 
 
 def main(base: str, user: str = "user-0001") -> str | None:
-    status, headers, _ = _request(f"{base}/login", body={"username": user, "password": _password()})
+    status, _, report = _request(f"{base}/readyz")
+    if status != 200 or report.get("store") != "ok":
+        return f"/readyz answered {status} {report}"
+    password = _password()
+    if password is None:
+        print("ok: ready, the store answers (no load-test password: login not tried)")
+        return None
+    status, headers, _ = _request(f"{base}/login", body={"username": user, "password": password})
     if status != 200:
         return f"login answered {status}"
-    cookie = headers.get("set-cookie", headers.get("Set-Cookie", "")).split(";")[0]
-    if "=" not in cookie:
-        return "login set no cookie"
+    # The session cookie, not the device cookie a login also sets.
+    cookies = [c.split(";")[0] for c in headers.get_all("set-cookie") or []]
+    session = [c for c in cookies if "=" in c and "sfdev=" not in c]
+    if not session:
+        return "login set no session cookie"
     served = set()
     for _ in range(2):
-        status, headers, body = _request(f"{base}/me", cookie=cookie)
+        status, headers, body = _request(f"{base}/me", cookie=session[0])
         if status != 200 or body.get("user") != user:
             return f"/me answered {status} {body}"
-        served.add(headers.get("x-served-by", headers.get("X-Served-By", "?")))
-    print(f"ok: {user} logged in, /me read twice (served by {', '.join(sorted(served))})")
+        served.add(headers.get("x-served-by", "?"))
+    print(f"ok: ready; {user} logged in, /me read twice (served by {', '.join(sorted(served))})")
     return None
 
 

@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 from helm_python.chart import lint
 
+from tests.support.helm import CLUSTER_APIS
 from tests.support.helm import render as support_render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ MATRIX: dict[str, dict[str, Any]] = {
             "create": True,
             "tls": {"enabled": True, "certificateRefs": [{"name": "gw-tls"}]},
         },
-        "httpRoute": {"hostnames": ["shop.example.com"]},
+        "httpRoute": {"enabled": True, "hostnames": ["shop.example.com"]},
     },
     "hpa": {"app": {"autoscaling": {"enabled": True, "maxReplicas": 12}}},
     "persistence": {
@@ -67,7 +68,9 @@ MATRIX: dict[str, dict[str, Any]] = {
 
 
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
-    return support_render(values)
+    """As installed on a cluster that serves the Gateway API and the Prometheus Operator's
+    kinds (tests/chart/test_install_anywhere.py renders without them)."""
+    return support_render(values, api_versions=CLUSTER_APIS)
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -214,7 +217,9 @@ def test_redis_pods_never_share_a_node(default: list[dict[str, Any]]) -> None:
 def test_redis_runs_the_shared_bootstrap_files(default: list[dict[str, Any]]) -> None:
     config = one(default, "ConfigMap", "-redis-config")
     for path in (CHART / "files").iterdir():
-        assert config["data"][path.name] == path.read_text().rstrip("\n"), path.name
+        # Byte for byte: a block scalar that drops the final newline made a script append
+        # `sentinel auth-pass` onto sentinel.conf's last line (Sentinel crash-looped).
+        assert config["data"][path.name] == path.read_text(), path.name
     spec = one(default, "StatefulSet")["spec"]["template"]["spec"]
     commands = {c["name"]: c["command"] for c in spec["containers"]}
     assert commands == {
@@ -225,11 +230,11 @@ def test_redis_runs_the_shared_bootstrap_files(default: list[dict[str, Any]]) ->
     env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
     assert (
         env["SF_ANNOUNCE_HOST"]
-        == "$(POD_NAME).sf-sessionfleet-redis-headless.shop.svc.cluster.local"
+        == "$(POD_NAME).sf-sessionfleet-redis-headless.shop.svc.cluster.local."
     )
     assert (
         env["SF_INITIAL_MASTER"]
-        == "sf-sessionfleet-redis-0.sf-sessionfleet-redis-headless.shop.svc.cluster.local:6379"
+        == "sf-sessionfleet-redis-0.sf-sessionfleet-redis-headless.shop.svc.cluster.local.:6379"
     )
     assert len(env["SF_SENTINELS"].split()) == 3
 
@@ -248,21 +253,30 @@ def test_sentinel_values_reach_the_pods() -> None:
     assert "down-after-milliseconds sessionfleet 5000" in extra
 
 
-def test_secrets_are_generated_not_hardcoded(default: list[dict[str, Any]]) -> None:
-    first = {s["metadata"]["name"]: s["data"] for s in by_kind(default, "Secret")}
-    second = {s["metadata"]["name"]: s["data"] for s in by_kind(render({}), "Secret")}
-    assert set(first) == {"sf-sessionfleet-redis-auth", "sf-sessionfleet-loadtest"}
-    for name in first:
-        assert first[name] != second[name]  # random per render; lookup keeps it on upgrade
-    for secret in by_kind(default, "Secret"):
-        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+def test_secrets_are_generated_in_the_cluster_never_rendered() -> None:
+    values = {"loadtest": {"users": 10}}
+    first, second = render(values), render(values)
+    assert by_kind(first, "Secret") == []  # no password in any rendered manifest
+    assert first == second  # so a GitOps tool re-rendering changes nothing, rotates nothing
+    job = one(first, "Job", "-secrets")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "sf-sessionfleet-redis-auth=redis-password,sentinel-password",
+        "sf-sessionfleet-loadtest=password",
+    ]
+    [rule_create, rule_named] = one(first, "Role", "-secrets")["rules"]
+    assert rule_create["verbs"] == ["create"]
+    assert rule_named["resourceNames"] == ["sf-sessionfleet-redis-auth", "sf-sessionfleet-loadtest"]
 
 
 def test_existing_secrets_are_used_as_given() -> None:
     objects = render(
-        {"redis": {"auth": {"existingSecret": "mine"}}, "loadtest": {"existingSecret": "lt"}}
+        {
+            "redis": {"auth": {"existingSecret": "mine"}},
+            "loadtest": {"users": 10, "existingSecret": "lt"},
+        }
     )
-    assert by_kind(objects, "Secret") == []
+    assert by_kind(objects, "Secret") == by_kind(objects, "Job") == []
     volumes = one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
     assert {v["secret"]["secretName"] for v in volumes if "secret" in v} == {"mine", "lt"}
 
@@ -326,7 +340,7 @@ def test_observability_wiring() -> None:
     exporter = next(c for c in redis["containers"] if c["name"] == "exporter")
     assert exporter["env"][1]["valueFrom"]["secretKeyRef"]["key"] == "redis-password"
     monitor = one(objects, "ServiceMonitor")
-    assert [e.get("port") for e in monitor["spec"]["endpoints"]] == ["http", "metrics"]
+    assert [e.get("port") for e in monitor["spec"]["endpoints"]] == ["metrics", "metrics"]
     headless = one(objects, "Service", "-headless")
     assert "metrics" in [p["name"] for p in headless["spec"]["ports"]]
 

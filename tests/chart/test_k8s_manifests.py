@@ -15,6 +15,8 @@ import pytest
 import yaml
 from helm_python.chart import Chart, lint
 
+from tests.support.helm import GATEWAY_APIS, render
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "sessionfleet"
 OBSERVABILITY = ROOT / "k8s" / "observability"
@@ -161,14 +163,7 @@ def test_make_deploy_values_lint_and_render(values_files: list[str]) -> None:
     )
     report = lint(CHART, copy.deepcopy(values), strict=True, namespace="sessionfleet")
     assert report["errors"] == []
-    rendered = Chart.load(CHART).render(values, name="sf", namespace="sessionfleet")
-    objects = [
-        d
-        for path, text in rendered.items()
-        if path.endswith(".yaml")
-        for d in yaml.safe_load_all(text)
-        if isinstance(d, dict)
-    ]
+    objects = render(values, api_versions=GATEWAY_APIS, namespace="sessionfleet")
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "Never"
     assert any(o["kind"] == "Gateway" for o in objects)

@@ -20,9 +20,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .helm import render
 from .processes import ROOT, AppServer, Proc, free_port, wait_until
 
-FILES = ROOT / "helm" / "sessionfleet" / "files"
 MASTER_NAME = "sessionfleet"
 LOAD_PASSWORD = "ha-harness-password"
 
@@ -60,6 +60,7 @@ class HACluster:
         self.secrets_dir.mkdir(parents=True, exist_ok=True)
         (self.secrets_dir / "redis").write_text(self.redis_password)
         (self.secrets_dir / "sentinel").write_text(self.sentinel_password)
+        self.files = chart_files(self.workdir / "config")
         for i in range(3):
             datadir = self.workdir / f"node-{i}"
             datadir.mkdir(exist_ok=True)
@@ -76,7 +77,7 @@ class HACluster:
             "SF_SENTINELS": " ".join(f"127.0.0.1:{n.sentinel_port}" for n in self.nodes),
             "SF_REDIS_NODES": " ".join(n.address for n in self.nodes),
             "SF_INITIAL_MASTER": self.nodes[0].address,
-            "SF_CONFIG_DIR": str(FILES),
+            "SF_CONFIG_DIR": str(self.files),
             "SF_DATA_DIR": str(node.datadir),
             "SF_MASTER_WAIT_SECONDS": "20",
             "SF_REDIS_PASSWORD_FILE": str(self.secrets_dir / "redis"),
@@ -85,21 +86,21 @@ class HACluster:
 
     def start_redis(self, node: RedisNode) -> None:
         node.redis_proc = Proc(
-            ["sh", str(FILES / "redis-bootstrap.sh")],
+            ["sh", str(self.files / "redis-bootstrap.sh")],
             node.datadir / "redis.log",
             self._bootstrap_env(node),
         )
 
     def start_sentinel(self, node: RedisNode) -> None:
         node.sentinel_proc = Proc(
-            ["sh", str(FILES / "sentinel-bootstrap.sh")],
+            ["sh", str(self.files / "sentinel-bootstrap.sh")],
             node.datadir / "sentinel.log",
             self._bootstrap_env(node),
         )
 
     def start_watch(self, node: RedisNode) -> None:
         node.watch_proc = Proc(
-            ["sh", str(FILES / "redis-watch.sh")],
+            ["sh", str(self.files / "redis-watch.sh")],
             node.datadir / "watch.log",
             {**self._bootstrap_env(node), "SF_WATCH_SECONDS": "2"},
         )
@@ -281,6 +282,18 @@ class HACluster:
         for proc in procs:
             if proc is not None:
                 proc.stop()
+
+
+def chart_files(directory: Path) -> Path:
+    """The Redis/Sentinel scripts and configs as the chart ships them: taken from the rendered
+    ConfigMap, not the repository, so these tests run what a cluster would mount."""
+    [config] = [
+        o for o in render({}) if o["kind"] == "ConfigMap" and "redis" in o["metadata"]["name"]
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in config["data"].items():
+        (directory / name).write_text(text)
+    return directory
 
 
 def wait_for_new_master(cluster: HACluster, old: RedisNode, timeout: float = 30) -> RedisNode:

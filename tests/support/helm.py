@@ -16,13 +16,24 @@ from helm_python.chart import Chart
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "sessionfleet"
 PROMETHEUS_RULE_API = "monitoring.coreos.com/v1/PrometheusRule"
+GATEWAY_APIS = (
+    "gateway.networking.k8s.io/v1/Gateway",
+    "gateway.networking.k8s.io/v1/HTTPRoute",
+)
+SERVICE_MONITOR_API = "monitoring.coreos.com/v1/ServiceMonitor"
+# A cluster with the Gateway API and the Prometheus Operator installed.
+CLUSTER_APIS = (*GATEWAY_APIS, SERVICE_MONITOR_API, PROMETHEUS_RULE_API)
 
 
 def render_files(
-    values: dict[str, Any], *, api_versions: Sequence[str] = (), namespace: str = "shop"
+    values: dict[str, Any],
+    *,
+    api_versions: Sequence[str] = (),
+    namespace: str = "shop",
+    release: str = "sf",
 ) -> dict[str, str]:
     chart = Chart.load(CHART)
-    options = {"name": "sf", "namespace": namespace, "api_versions": list(api_versions)}
+    options = {"name": release, "namespace": namespace, "api_versions": list(api_versions)}
     rendered = _native.call_string(
         "helm_render", chart._raw(), json.dumps(copy.deepcopy(values)), json.dumps(options)
     )
@@ -31,11 +42,16 @@ def render_files(
 
 
 def render(
-    values: dict[str, Any], *, api_versions: Sequence[str] = (), namespace: str = "shop"
+    values: dict[str, Any],
+    *,
+    api_versions: Sequence[str] = (),
+    namespace: str = "shop",
+    release: str = "sf",
 ) -> list[dict[str, Any]]:
     """Every object the chart renders (NOTES.txt left out)."""
     objects = []
-    for path, text in render_files(values, api_versions=api_versions, namespace=namespace).items():
+    files = render_files(values, api_versions=api_versions, namespace=namespace, release=release)
+    for path, text in files.items():
         if path.endswith("NOTES.txt"):
             continue
         objects += [doc for doc in yaml.safe_load_all(text) if doc]

@@ -3,16 +3,18 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Release-qualified name, the prefix of every object. */}}
+{{/* Release-qualified name, the prefix of every object. Capped at 36 characters so every
+name made from it fits: "-redis-headless" Services (63), the StatefulSet (52: its pods'
+controller-revision-hash label adds 11), pod names and their DNS labels (63). */}}
 {{- define "sessionfleet.fullname" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- .Values.fullnameOverride | trunc 36 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- .Release.Name | trunc 36 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 36 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -44,6 +46,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "sessionfleet.redisName" -}}{{ include "sessionfleet.fullname" . }}-redis{{- end }}
 {{- define "sessionfleet.redisHeadless" -}}{{ include "sessionfleet.redisName" . }}-headless{{- end }}
 
+{{/* A checksum of a Secret as the cluster holds it, for a pod annotation: a password change
+rolls the pods on the next upgrade. Offline renders (helm template, GitOps tools) see no
+cluster: a constant, so they never roll anything by themselves. */}}
+{{- define "sessionfleet.secretChecksum" -}}
+{{- $secret := lookup "v1" "Secret" .ctx.Release.Namespace .name }}
+{{- if $secret }}{{ $secret.data | toJson | sha256sum }}{{ else }}not-looked-up{{ end }}
+{{- end }}
+
 {{/* Secret holding redis-password and sentinel-password. */}}
 {{- define "sessionfleet.redisSecretName" -}}
 {{- if .Values.redis.enabled }}
@@ -57,16 +67,24 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-loadtest" (include "sessionfleet.fullname" .)) .Values.loadtest.existingSecret }}
 {{- end }}
 
-{{/* FQDN of Redis pod N: stable across restarts (the headless Service publishes it). */}}
+{{/* Absolute name (trailing dot) of Redis pod N: stable across restarts (the headless
+Service publishes it). Absolute, so the resolver asks for it once instead of walking the
+pod's DNS search list first: Sentinel resolves on its only thread, and a name that fails
+(a lost node's pod) would fail once per search domain. */}}
 {{- define "sessionfleet.redisHost" -}}
-{{- printf "%s-%d.%s.%s.svc.%s" (include "sessionfleet.redisName" .ctx) .index (include "sessionfleet.redisHeadless" .ctx) .ctx.Release.Namespace .ctx.Values.clusterDomain }}
+{{- printf "%s-%d.%s.%s.svc.%s." (include "sessionfleet.redisName" .ctx) .index (include "sessionfleet.redisHeadless" .ctx) .ctx.Release.Namespace (trimSuffix "." .ctx.Values.clusterDomain) }}
+{{- end }}
+
+{{/* Sentinels that must agree a master is down: a majority unless set. */}}
+{{- define "sessionfleet.quorum" -}}
+{{- default (add1 (div (int .Values.redis.replicas) 2)) .Values.redis.sentinel.quorum }}
 {{- end }}
 
 {{/* host:port of every Sentinel, space-separated (bootstrap) or comma-separated (app). */}}
 {{- define "sessionfleet.sentinelList" -}}
 {{- $ctx := .ctx }}
 {{- $hosts := list }}
-{{- range $i := until 3 }}
+{{- range $i := until (int $ctx.Values.redis.replicas) }}
 {{- $hosts = append $hosts (printf "%s:%d" (include "sessionfleet.redisHost" (dict "ctx" $ctx "index" $i)) (int $ctx.Values.redis.sentinel.port)) }}
 {{- end }}
 {{- join .sep $hosts }}
@@ -75,7 +93,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "sessionfleet.redisList" -}}
 {{- $ctx := .ctx }}
 {{- $hosts := list }}
-{{- range $i := until 3 }}
+{{- range $i := until (int $ctx.Values.redis.replicas) }}
 {{- $hosts = append $hosts (printf "%s:%d" (include "sessionfleet.redisHost" (dict "ctx" $ctx "index" $i)) (int $ctx.Values.redis.port)) }}
 {{- end }}
 {{- join .sep $hosts }}
@@ -100,7 +118,7 @@ app.kubernetes.io/component: {{ .component }}
 - name: POD_NAME
   valueFrom: {fieldRef: {fieldPath: metadata.name}}
 - name: SF_ANNOUNCE_HOST
-  value: "$(POD_NAME).{{ include "sessionfleet.redisHeadless" $ctx }}.{{ $ctx.Release.Namespace }}.svc.{{ $ctx.Values.clusterDomain }}"
+  value: "$(POD_NAME).{{ include "sessionfleet.redisHeadless" $ctx }}.{{ $ctx.Release.Namespace }}.svc.{{ trimSuffix "." $ctx.Values.clusterDomain }}."
 - name: SF_REDIS_PORT
   value: {{ $redis.port | quote }}
 - name: SF_SENTINEL_PORT
@@ -108,9 +126,9 @@ app.kubernetes.io/component: {{ .component }}
 - name: SF_BIND
   value: "* -::*"
 - name: SF_MASTER_NAME
-  value: sessionfleet
+  value: {{ $redis.masterName | quote }}
 - name: SF_QUORUM
-  value: {{ $redis.sentinel.quorum | quote }}
+  value: {{ include "sessionfleet.quorum" $ctx | quote }}
 - name: SF_SENTINELS
   value: {{ include "sessionfleet.sentinelList" (dict "ctx" $ctx "sep" " ") | quote }}
 - name: SF_REDIS_NODES
@@ -125,12 +143,20 @@ app.kubernetes.io/component: {{ .component }}
   value: /secrets/redis-password
 - name: SF_SENTINEL_PASSWORD_FILE
   value: /secrets/sentinel-password
+- name: SF_REDIS_PASSWORD_PREVIOUS_FILE
+  value: /secrets/redis-password-previous
 - name: SF_PERSISTENCE
   value: {{ ternary "yes" "no" $redis.persistence.enabled | quote }}
+- name: SF_SENTINEL_KEEP_STATE
+  value: {{ ternary "yes" "no" $redis.persistence.enabled | quote }}
+- name: SF_MASTER_WAIT_SECONDS
+  value: {{ $redis.emptyMasterWaitSeconds | quote }}
+- name: SF_PRESTOP_SECONDS
+  value: {{ $redis.handoverSeconds | quote }}
 - name: SF_MAXMEMORY
   value: {{ $redis.maxmemory | quote }}
 - name: SF_SENTINEL_EXTRA_CONFIG
   value: |
-    sentinel down-after-milliseconds sessionfleet {{ $redis.sentinel.downAfterMilliseconds }}
-    sentinel failover-timeout sessionfleet {{ $redis.sentinel.failoverTimeout }}
+    sentinel down-after-milliseconds {{ $redis.masterName }} {{ $redis.sentinel.downAfterMilliseconds }}
+    sentinel failover-timeout {{ $redis.masterName }} {{ $redis.sentinel.failoverTimeout }}
 {{- end }}
