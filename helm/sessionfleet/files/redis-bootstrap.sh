@@ -9,7 +9,8 @@
 # the Sentinels to fail over to a replica with the data. Only when no peer holds any data (a
 # fresh or wholly lost cluster) does it start as master, after SF_MASTER_WAIT_SECONDS [30].
 # Passwords: SF_REDIS_PASSWORD_FILE is what this node uses and accepts; a non-empty
-# SF_REDIS_PASSWORD_PREVIOUS_FILE is accepted too, for a rotation (docs/operations.md).
+# SF_REDIS_PASSWORD_ACCEPTED_FILE is a second one it accepts, for a rotation
+# (docs/operations.md).
 # Settings: see bootstrap-lib.sh; plus SF_PERSISTENCE (yes|no), SF_MAXMEMORY (e.g. 200mb),
 # SF_REDIS_EXTRA_CONFIG (extra lines, appended last).
 set -eu
@@ -72,10 +73,10 @@ config="$SF_DATA_DIR/redis-node.conf"
   echo "replica-announce-ip $SF_ANNOUNCE_HOST"
   echo "replica-announce-port $SF_REDIS_PORT"
   if [ -n "$REDIS_PASSWORD" ]; then
-    previous=""
-    [ -n "${SF_REDIS_PASSWORD_PREVIOUS_FILE:-}" ] && previous=$(cat "$SF_REDIS_PASSWORD_PREVIOUS_FILE" 2>/dev/null || true)
-    if [ -n "$previous" ]; then
-      echo "user default on resetpass >$REDIS_PASSWORD >$previous ~* &* +@all"
+    accepted=""
+    [ -n "${SF_REDIS_PASSWORD_ACCEPTED_FILE:-}" ] && accepted=$(cat "$SF_REDIS_PASSWORD_ACCEPTED_FILE" 2>/dev/null || true)
+    if [ -n "$accepted" ]; then
+      echo "user default on resetpass >$REDIS_PASSWORD >$accepted ~* &* +@all"
     else
       echo "requirepass \"$REDIS_PASSWORD\""
     fi

@@ -143,8 +143,8 @@ pod's DNS search list first: Sentinel resolves on its only thread, and a name th
   value: /secrets/redis-password
 - name: SF_SENTINEL_PASSWORD_FILE
   value: /secrets/sentinel-password
-- name: SF_REDIS_PASSWORD_PREVIOUS_FILE
-  value: /secrets/redis-password-previous
+- name: SF_REDIS_PASSWORD_ACCEPTED_FILE
+  value: /secrets/redis-password-accepted
 - name: SF_PERSISTENCE
   value: {{ ternary "yes" "no" $redis.persistence.enabled | quote }}
 - name: SF_SENTINEL_KEEP_STATE
