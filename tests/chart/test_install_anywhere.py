@@ -178,8 +178,8 @@ def test_every_container_of_a_redis_pod_acts_on_sigterm_or_hands_over() -> None:
         for c in spec["containers"]
     }
     assert hooks == {
-        "redis": ["sh", "/config/redis-prestop.sh"],
-        "sentinel": ["sh", "/config/sentinel-prestop.sh"],
+        "redis": ["sh", "-c", "SF_LOG_FILE=/proc/1/fd/2 exec sh /config/redis-prestop.sh"],
+        "sentinel": ["sh", "-c", "SF_LOG_FILE=/proc/1/fd/2 exec sh /config/sentinel-prestop.sh"],
         "watch": None,  # exits on SIGTERM (files/redis-watch.sh traps it)
     }
     env = redis_env(render({}))

@@ -176,6 +176,27 @@ async def test_killed_master_comes_back_as_replica(cluster: HACluster) -> None:
     await close_all(users)
 
 
+async def test_master_restarted_at_once_with_an_old_snapshot_wipes_nothing(
+    cluster: HACluster,
+) -> None:
+    """Found on a real cluster: a crashed master restarted by the kubelet within a second, the
+    Sentinels still naming it, with a dump.rdb in its data dir (a replica's full sync leaves
+    one). It came back as master with that old data, the replicas resynced from it, and every
+    session made since was gone. It must wait for the failover instead."""
+    old = cluster.master()
+    assert old is not None
+    with cluster.redis(old) as client:
+        client.save()  # an old snapshot on disk, as a past sync leaves
+    users = await log_in_users(cluster, 6)  # sessions the snapshot does not have
+    cluster.kill_redis(old)
+    cluster.start_redis(old)  # at once: the Sentinels have not noticed yet
+    new = await asyncio.to_thread(wait_for_new_master, cluster, old)
+    await asyncio.to_thread(cluster.wait_healthy, 30)
+    assert cluster.master() is new and cluster.role(old) == "slave"
+    assert await still_logged_in(users) == []
+    await close_all(users)
+
+
 async def test_frozen_node_with_first_sentinel_does_not_stall_any_replica(
     cluster: HACluster,
 ) -> None:

@@ -28,7 +28,9 @@ SENTINEL_PASSWORD=""
 [ -n "${SF_REDIS_PASSWORD_FILE:-}" ] && REDIS_PASSWORD=$(cat "$SF_REDIS_PASSWORD_FILE")
 [ -n "${SF_SENTINEL_PASSWORD_FILE:-}" ] && SENTINEL_PASSWORD=$(cat "$SF_SENTINEL_PASSWORD_FILE")
 
-log() { echo "bootstrap[$SF_ANNOUNCE_HOST]: $*" >&2; }
+# SF_LOG_FILE: where to log instead of stderr (a pre-stop hook's stderr is lost; the chart's
+# hooks log to /proc/1/fd/2, the container's own log).
+log() { echo "$(basename "$0" .sh)[$SF_ANNOUNCE_HOST]: $*" >> "${SF_LOG_FILE:-/dev/stderr}"; }
 
 # cli HOST:PORT PASSWORD COMMAND... : one redis-cli call, bounded in time.
 cli() {

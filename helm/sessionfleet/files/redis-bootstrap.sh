@@ -3,11 +3,12 @@
 #
 # The rule: never become a second master. Ask the Sentinels who the master is (and check that
 # node's actual role); with no Sentinel answering, follow any peer that really is master; only
-# on a fresh cluster does SF_INITIAL_MASTER start as master. A node that restarts empty while
-# the Sentinels still name it master never comes back as an empty master while a peer holds
-# data (its replicas would resync from it: every session wiped): it waits, however long, for
-# the Sentinels to fail over to a replica with the data. Only when no peer holds any data (a
-# fresh or wholly lost cluster) does it start as master, after SF_MASTER_WAIT_SECONDS [30].
+# on a fresh cluster does SF_INITIAL_MASTER start as master. A node that restarts while the
+# Sentinels still name it master never comes back as master while a peer holds data (its
+# replicas would resync from it: every session newer than its files, or all of them, wiped):
+# it waits, however long, for the Sentinels to fail over to a replica with the data. Only when
+# no peer holds any (a fresh or wholly restarted cluster) does it start as master: at once
+# with its own persisted data, else after SF_MASTER_WAIT_SECONDS [30].
 # Passwords: SF_REDIS_PASSWORD_FILE is what this node uses and accepts; a non-empty
 # SF_REDIS_PASSWORD_ACCEPTED_FILE is a second one it accepts, for a rotation
 # (docs/operations.md).
@@ -19,6 +20,9 @@ set -eu
 
 me="$SF_ANNOUNCE_HOST:$SF_REDIS_PORT"
 wait_until=$(( $(date +%s) + ${SF_MASTER_WAIT_SECONDS:-30} ))
+# Without persistence a dump.rdb can only be the leftover of a replica's full sync (replicas
+# that hold data load a sync from disk), as old as that sync: never data to serve.
+[ "${SF_PERSISTENCE:-no}" = "yes" ] || rm -f "$SF_DATA_DIR/dump.rdb"
 has_data() { [ -s "$SF_DATA_DIR/dump.rdb" ] || [ -n "$(ls -A "$SF_DATA_DIR/appendonlydir" 2>/dev/null)" ]; }
 
 # A peer (not this node) that holds keys, or empty.
@@ -47,17 +51,14 @@ choose_master() {
         return
       fi
       log "sentinels name $named, which is not (yet) a master; waiting"
-    elif has_data; then
-      echo "$me"
-      return
     else
       holder=$(peer_with_data)
-      if [ -z "$holder" ] && [ "$(date +%s)" -ge "$wait_until" ]; then
-        log "sentinels name me master, I am empty and so is every peer: starting as master"
+      if [ -z "$holder" ] && { has_data || [ "$(date +%s)" -ge "$wait_until" ]; }; then
+        log "sentinels name me master and no peer holds data: starting as master"
         echo "$me"
         return
       fi
-      log "sentinels still name me master but I restarted empty (${holder:-no peer answered} holds data); waiting for a failover"
+      log "sentinels still name me master but I restarted (${holder:-no peer answered: none} holds data); waiting for a failover"
     fi
     sleep 1
   done
