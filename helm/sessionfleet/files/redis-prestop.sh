@@ -48,6 +48,9 @@ log "master is stopping: failover asked of $asked"
 while [ "$(date +%s)" -lt "$until_ts" ]; do
   named=$(sentinel_master)
   if [ -n "$named" ] && [ "$named" != "$me" ]; then
+    # Drop the clients whose writes wait behind the pause: they retry on the new master now
+    # instead of when their read timeout ends.
+    cli "$me" "$REDIS_PASSWORD" CLIENT KILL TYPE normal >/dev/null || true
     log "handed over to $named in $(( $(date +%s) - started )) s"
     exit 0
   fi
