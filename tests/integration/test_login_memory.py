@@ -1,5 +1,7 @@
-"""A burst of logins queues its password checks: memory stays bounded (each argon2 check
-holds 19 MiB; 24 at once OOM-killed workers under a 384 Mi limit)."""
+"""Bursts of logins queue their password checks on a few threads: memory stays bounded (each
+argon2 check holds 19 MiB, and glibc keeps it in the arena of the thread that ran it: on a real
+cluster, bursts of logins grew each worker past its share of a 384 Mi limit and it was
+OOM-killed)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ def _peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-async def test_a_burst_of_logins_does_not_add_up_password_memory(tmp_path: Path) -> None:
+async def test_bursts_of_logins_do_not_add_up_password_memory(tmp_path: Path) -> None:
     env = {
         "SESSIONFLEET_LOADTEST_USERS": "30",
         "SESSIONFLEET_LOADTEST_PASSWORD": LOAD_PASSWORD,
@@ -35,13 +37,17 @@ async def test_a_burst_of_logins_does_not_add_up_password_memory(tmp_path: Path)
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             await client.post("/login", json={"username": "user-0030", "password": LOAD_PASSWORD})
             before = _peak_rss(server.proc.pid)
-            logins = [
-                client.post("/login", json={"username": f"user-{n:04d}", "password": LOAD_PASSWORD})
-                for n in range(1, 25)
-            ]
-            answers = await asyncio.gather(*logins)
-        assert [a.status_code for a in answers] == [200] * 24
+            for _ in range(4):
+                logins = [
+                    client.post(
+                        "/login", json={"username": f"user-{n:04d}", "password": LOAD_PASSWORD}
+                    )
+                    for n in range(1, 25)
+                ]
+                answers = await asyncio.gather(*logins)
+                assert [a.status_code for a in answers] == [200] * 24
         grown = _peak_rss(server.proc.pid) - before
-        assert grown < 3 * 19 * MIB + 20 * MIB, f"peak grew {grown / MIB:.0f} MiB"
+        # Two checks at a time: two 19 MiB buffers, and some room for the requests themselves.
+        assert grown < 2 * 19 * MIB + 20 * MIB, f"peak grew {grown / MIB:.0f} MiB"
     finally:
         server.stop()
