@@ -35,6 +35,7 @@ def fleet_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         "FLEET_SUBNET": "172.31.250.0/24",
         "FLEET_IP_RANGE": "172.31.250.0/25",
         "FLEET_DNS": "172.31.250.250",
+        "FLEET_INGRESS_IP": "172.31.250.249",
     }
     script = str(ROOT / "scripts" / "local-cluster.sh")
     up = subprocess.run(

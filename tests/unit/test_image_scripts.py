@@ -116,7 +116,8 @@ def test_ensure_docker_on_macos_asks_for_the_engine_instead_of_installing(
 
 def test_make_image_needs_no_venv_and_no_debian_tools() -> None:
     dry_run = subprocess.run(
-        ["make", "-n", "image", "IMAGE=sf:test"],
+        # --no-print-directory: under `make test` a sub-make would print where it runs.
+        ["make", "--no-print-directory", "-n", "image", "IMAGE=sf:test"],
         cwd=ROOT,
         capture_output=True,
         text=True,
