@@ -25,6 +25,7 @@ PLANS: dict[str, list[tuple[float, str]]] = {
     "pods": [(0.25, "kill_app"), (0.5, "kill_app"), (0.75, "kill_app")],
     "node": [(0.3, "lose_node"), (0.8, "restore_node")],
     "drain": [(0.3, "drain_node"), (0.8, "restore_node")],
+    "upgrade": [(0.2, "upgrade")],
 }
 
 
@@ -41,7 +42,14 @@ def backend(options: Any) -> ChaosBackend:
         return LocalCluster(project=options.chaos_project)
     from .chaos.kubernetes import KubernetesCluster
 
-    return KubernetesCluster(namespace=options.chaos_namespace, release=options.chaos_release)
+    return KubernetesCluster(
+        context=options.chaos_context,
+        namespace=options.chaos_namespace,
+        release=options.chaos_release,
+        node_loss_command=options.node_loss_command,
+        node_restore_command=options.node_restore_command,
+        upgrade_image_tag=options.upgrade_image_tag,
+    )
 
 
 def execute(
@@ -58,34 +66,39 @@ def execute(
 
         sleep = gevent.sleep
     lost_node: str | None = None
-    for offset, action in schedule:
-        sleep(max(0.0, offset - (time.time() - run.started)))
-        if action == "restore_node" and lost_node is None:
-            continue
-        chaos.acted_at = None
-        called = time.time()
-        try:
-            if action in ("lose_node", "drain_node"):
-                node = chaos.master_node()
-                outcome = getattr(chaos, action)(node)
-                lost_node = node
-            elif action == "restore_node":
-                assert lost_node is not None
-                outcome = chaos.restore_node(lost_node)
-                lost_node = None
-            else:
-                outcome = getattr(chaos, action)()
-            ok = True
-        except (ChaosError, OSError) as exc:
-            outcome, ok = str(exc), False
-        started, ended = chaos.acted_at or called, time.time()
-        run.chaos_event(action, outcome, ok, started=started, ended=ended)
-        span = f"{started - run.started:.1f}-{ended - run.started:.1f}s"
-        print(f"[chaos t={span}] {'' if ok else action + ' FAILED: '}{outcome}", flush=True)
-    if lost_node is not None:  # never leave a node down after the run
-        chaos.acted_at = None
-        called = time.time()
-        outcome = chaos.restore_node(lost_node)
-        run.chaos_event(
-            "restore_node", outcome, True, started=chaos.acted_at or called, ended=time.time()
-        )
+    try:
+        for offset, action in schedule:
+            sleep(max(0.0, offset - (time.time() - run.started)))
+            if action == "restore_node" and lost_node is None:
+                continue
+            chaos.acted_at = None
+            called = time.time()
+            try:
+                if action in ("lose_node", "drain_node"):
+                    node = chaos.master_node()
+                    lost_node = node  # before acting: a failure half-way is still undone
+                    outcome = getattr(chaos, action)(node)
+                elif action == "restore_node":
+                    assert lost_node is not None
+                    outcome = chaos.restore_node(lost_node)
+                    lost_node = None
+                else:
+                    outcome = getattr(chaos, action)()
+                ok = True
+            except (ChaosError, OSError) as exc:
+                outcome, ok = str(exc), False
+            _log(run, action, outcome, ok, chaos.acted_at or called)
+        if lost_node is not None:  # never leave a node down after the run
+            chaos.acted_at = None
+            called = time.time()
+            _log(run, "restore_node", chaos.restore_node(lost_node), True, chaos.acted_at or called)
+    finally:
+        for undone in chaos.cleanup():
+            print(f"[chaos clean-up] {undone}", flush=True)
+
+
+def _log(run: RunState, action: str, outcome: str, ok: bool, started: float) -> None:
+    ended = time.time()
+    run.chaos_event(action, outcome, ok, started=started, ended=ended)
+    span = f"{started - run.started:.1f}-{ended - run.started:.1f}s"
+    print(f"[chaos t={span}] {'' if ok else action + ' FAILED: '}{outcome}", flush=True)

@@ -27,6 +27,7 @@ from locust import HttpUser, between, events, task
 from locust.env import Environment
 
 from loadtest import analysis, chaos_plan, report, run_params
+from loadtest.chaos.base import ChaosBackend
 from loadtest.consistency import Anomaly, CartModel, CounterModel, Hops, Reply, status_anomaly
 from loadtest.run_state import RUN
 
@@ -278,6 +279,8 @@ class TabsUser(SessionUser):
 
 # --- command line, chaos, report ---------------------------------------------------------------
 
+CHAOS: list[ChaosBackend] = []  # the run's backend, for the clean-up on the way out
+
 
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
@@ -293,6 +296,22 @@ def _options(parser: Any) -> None:
     parser.add_argument("--chaos-namespace", default="sessionfleet", help="Kubernetes namespace")
     parser.add_argument("--chaos-release", default="sf", help="Helm release name")
     parser.add_argument("--chaos-project", default="sessionfleet-local", help="compose project")
+    parser.add_argument(
+        "--chaos-context",
+        default=os.environ.get("KUBE_CONTEXT", ""),
+        help="kube context the Kubernetes backend acts on (required: never the current one)",
+    )
+    parser.add_argument(
+        "--node-loss-command",
+        default="",
+        help="shell command with {node} that really stops a node (else kind's, or emulated)",
+    )
+    parser.add_argument(
+        "--node-restore-command", default="", help="shell command with {node} that brings it back"
+    )
+    parser.add_argument(
+        "--upgrade-image-tag", default="", help="app image tag the `upgrade` plan moves to"
+    )
     parser.add_argument(
         "--report-dir", default="", help="write summary.json, timeline.svg, index.html here"
     )
@@ -327,6 +346,7 @@ def _start(environment: Environment, **_: Any) -> None:
     if options is None or options.chaos == "none":
         return
     backend = chaos_plan.backend(options)
+    CHAOS.append(backend)
     plan = chaos_plan.plan(options.chaos_plan, float(options.run_time or 180))
     gevent.spawn(chaos_plan.execute, plan, backend, RUN)
 
@@ -334,6 +354,9 @@ def _start(environment: Environment, **_: Any) -> None:
 @events.quitting.add_listener
 def _verdict(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
+    for backend in CHAOS:  # the run may end (time up, Ctrl-C) with a fault still in place
+        for undone in backend.cleanup():
+            print(f"[chaos clean-up] {undone}", flush=True)
     record = RUN.record()
     summary = analysis.summarize(record)
     if options is not None and options.report_dir:

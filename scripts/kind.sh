@@ -301,7 +301,7 @@ main() {
         echo "gateway from this host: http://$local_address (port mapped by cloud-provider-kind)"
         address=$local_address
       fi
-      echo "then: make loadtest TARGET=http://${address:-<address>} CHAOS=kubernetes"
+      echo "then: make loadtest TARGET=http://${address:-<address>} CHAOS=kubernetes KUBE_CONTEXT=$CONTEXT"
       ;;
     observability)
       need kubectl

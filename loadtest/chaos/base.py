@@ -51,3 +51,13 @@ class ChaosBackend(ABC):
     @abstractmethod
     def restore_node(self, node: str) -> str:
         """A lost node comes back."""
+
+    @abstractmethod
+    def upgrade(self) -> str:
+        """A zero-downtime upgrade under load: app replicas replaced one by one, Redis nodes
+        restarted one by one, the master handing over."""
+
+    def cleanup(self) -> list[str]:
+        """Undo whatever a fault left behind (a cordon, a taint, a stopped node); called on
+        every way out of a run, so it must be safe to call twice. Returns what it did."""
+        return []

@@ -1,19 +1,45 @@
-"""Chaos on a Kubernetes cluster through kubectl (and docker for kind nodes).
+"""Chaos on any Kubernetes cluster, through kubectl against an explicit kube context.
 
-Verified only by reading and type checks: no cluster can run on the development machine.
-Pods are found by the chart's labels (app.kubernetes.io/instance=<release>, component=app|redis).
+What each fault really does (docs/loadtest.md has the RBAC it needs):
+- `kill_app`: the app's gunicorn is told to quit at once (SIGQUIT: its workers die with their
+  requests in flight; no pre-stop, no drain); the kubelet restarts the container.
+- `kill_redis_master`: the master's redis-server exits on the spot (SHUTDOWN NOSAVE NOW FORCE:
+  no save, no planned handover: the pre-stop only runs when Kubernetes stops a pod; a
+  force-deleted pod still runs it); the kubelet restarts it, empty; Sentinel must fail over.
+- `recreate_redis_master_with_new_ip`: the same crash, then the pod is force-deleted, so it
+  comes back elsewhere or at least at a new address.
+- `lose_node`: with a node-loss command (e.g. your cloud's "stop instance"), that command; on
+  kind, its node container is stopped; anywhere else it is emulated: the node is cordoned and
+  tainted out-of-service, and every pod of this release on it crashes (as above) and is
+  force-deleted, so its pods are gone at once and come back only elsewhere. (What an emulation
+  cannot do: make the node's addresses stop answering; clients get connection resets.)
+- `drain_node`: `kubectl drain` (evictions respect the PodDisruptionBudgets; pre-stops run:
+  the planned handover).
+- `upgrade`: `helm upgrade` to another app image tag and a Sentinel setting changed: the app
+  Deployment and the Redis StatefulSet roll (the master hands over when its turn comes).
+
+Safety: every change that outlives the action (a cordon, a taint, a stopped node) is recorded
+before it is made and undone by `cleanup()`, which the run calls on every way out (end, error,
+Ctrl-C). After each fault the backend waits for the cluster to recover (nodes Ready, the app
+Deployment and the Redis StatefulSet fully rolled out and ready) before the next one.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shlex
 import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from .base import ChaosBackend, ChaosError
+from .helm import Helm
 
 OUT_OF_SERVICE = "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute"
+REDIS_CLI = "REDISCLI_AUTH=$(cat /secrets/redis-password) redis-cli -p 6379"
+SENTINEL_CLI = "REDISCLI_AUTH=$(cat /secrets/sentinel-password) redis-cli -p 26379"
 
 
 def run(*args: str, timeout: float = 60, check: bool = True) -> str:
@@ -27,94 +53,142 @@ def run(*args: str, timeout: float = 60, check: bool = True) -> str:
 
 @dataclass
 class KubernetesCluster(ChaosBackend):
+    context: str = ""
     namespace: str = "sessionfleet"
     release: str = "sf"
-    context: str = ""
-    # After a node loss, taint the node out-of-service so its StatefulSet pod is recreated
-    # elsewhere instead of staying Terminating (a kind node never comes back on its own).
-    taint_lost_nodes: bool = True
+    # Shell commands with {node}: how to really lose and get back a node on your cluster.
+    node_loss_command: str = ""
+    node_restore_command: str = ""
+    upgrade_image_tag: str = ""
+    recover_timeout: float = 300.0
+    # What is to undo: (kind, node) recorded before acting, removed once undone.
+    faults: list[tuple[str, str]] = field(default_factory=list)
 
-    def kubectl(self, *args: str, timeout: float = 60) -> str:
-        context = ["--context", self.context] if self.context else []
-        return run("kubectl", *context, "-n", self.namespace, *args, timeout=timeout)
+    def __post_init__(self) -> None:
+        if not self.context:
+            raise ChaosError(
+                "the Kubernetes chaos backend needs an explicit kube context (--chaos-context, "
+                "KUBE_CONTEXT): it never acts on whatever context is current"
+            )
 
-    def pods(self, component: str) -> list[dict[str, object]]:
+    # --- kubectl -----------------------------------------------------------------------------
+
+    def kubectl(self, *args: str, timeout: float = 60, check: bool = True) -> str:
+        return run("kubectl", "--context", self.context, *args, timeout=timeout, check=check)
+
+    def namespaced(self, *args: str, timeout: float = 60, check: bool = True) -> str:
+        return self.kubectl("-n", self.namespace, *args, timeout=timeout, check=check)
+
+    def pods(self, component: str, node: str | None = None) -> list[dict[str, Any]]:
         selector = (
             f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component={component}"
         )
-        items = json.loads(self.kubectl("get", "pods", "-l", selector, "-o", "json"))["items"]
-        return [p for p in items if p["status"].get("phase") == "Running"]
+        items = json.loads(self.namespaced("get", "pods", "-l", selector, "-o", "json"))["items"]
+        running = [p for p in items if p["status"].get("phase") == "Running"]
+        return [p for p in running if node is None or p["spec"].get("nodeName") == node]
 
-    def redis_master_pod(self) -> dict[str, object]:
+    def exec(self, pod: str, container: str, script: str, timeout: float = 15) -> str:
+        return self.namespaced(
+            "exec", pod, "-c", container, "--", "sh", "-c", script, timeout=timeout
+        )
+
+    def redis_master_pod(self) -> dict[str, Any]:
         for pod in self.pods("redis"):
-            role = self.kubectl(
-                "exec",
-                str(pod["metadata"]["name"]),
-                "-c",
-                "redis",
-                "--",
-                "sh",
-                "-c",  # type: ignore[index]
-                "REDISCLI_AUTH=$(cat /secrets/redis-password) redis-cli role | head -n 1",
-                timeout=15,
-            )
+            role = self.exec(pod["metadata"]["name"], "redis", f"{REDIS_CLI} role | head -n 1")
             if role == "master":
                 return pod
         raise ChaosError("no Redis pod reports itself master")
 
-    def _delete(self, name: str) -> None:
-        # Force: a crash, not a graceful shutdown (no preStop handover).
-        self.acting()
-        self.kubectl("delete", "pod", name, "--grace-period=0", "--force", "--wait=false")
+    # --- crashes -------------------------------------------------------------------------------
+
+    def _crash_app(self, pod: str) -> None:
+        self.exec(pod, "app", "kill -QUIT 1")
+
+    def _crash_redis(self, pod: str, *, with_sentinel: bool = False) -> None:
+        # The connection drops as the server exits: a non-zero exit here is the crash working.
+        targets = [("redis", REDIS_CLI)] + ([("sentinel", SENTINEL_CLI)] if with_sentinel else [])
+        for container, cli in targets:
+            self.namespaced(
+                "exec",
+                pod,
+                "-c",
+                container,
+                "--",
+                "sh",
+                "-c",
+                f"{cli} SHUTDOWN NOSAVE NOW FORCE",
+                timeout=15,
+                check=False,
+            )
+
+    def _force_delete(self, pod: str) -> None:
+        self.namespaced("delete", "pod", pod, "--grace-period=0", "--force", "--wait=false")
+
+    # --- actions -------------------------------------------------------------------------------
 
     def kill_app(self, replica: str = "") -> str:
         pods = self.pods("app")
         if not pods:
             raise ChaosError("no running app pod")
-        name = replica or str(random.choice(pods)["metadata"]["name"])  # type: ignore[index]
-        self._delete(name)
-        return f"deleted app pod {name}"
+        name = replica or str(random.choice(pods)["metadata"]["name"])
+        self.acting()
+        self._crash_app(name)
+        self.wait_recovered()
+        return f"crashed app pod {name} (gunicorn quit at once; restarted by the kubelet)"
 
     def kill_redis_master(self) -> str:
-        name = str(self.redis_master_pod()["metadata"]["name"])  # type: ignore[index]
-        self._delete(name)
-        return f"deleted the Redis master pod {name}"
+        name = str(self.redis_master_pod()["metadata"]["name"])
+        self.acting()
+        self._crash_redis(name)
+        self.wait_recovered()
+        return f"crashed the Redis master in {name} (no handover; restarted empty)"
 
     def recreate_redis_master_with_new_ip(self) -> str:
-        # A deleted pod is rescheduled with a new IP: the same action on Kubernetes.
-        return self.kill_redis_master()
+        pod = self.redis_master_pod()
+        name, ip = str(pod["metadata"]["name"]), pod["status"].get("podIP")
+        self.acting()
+        self._crash_redis(name)
+        self._force_delete(name)
+        self.wait_recovered()
+        return f"crashed and force-deleted the Redis master pod {name} (was {ip})"
 
     def master_node(self) -> str:
-        return str(self.redis_master_pod()["spec"]["nodeName"])  # type: ignore[index]
+        return str(self.redis_master_pod()["spec"]["nodeName"])
 
     def lose_node(self, node: str) -> str:
-        provider = self._provider_id(node)
-        if not provider.startswith("kind://"):
-            raise ChaosError(f"node {node} is not a kind node: stop it with your cloud's tools")
+        if self.node_loss_command:
+            self.faults.append(("stopped", node))
+            self.acting()
+            run("sh", "-c", self.node_loss_command.format(node=shlex.quote(node)), timeout=300)
+            return f"lost node {node}: ran the node-loss command"
+        if self._provider_id(node).startswith("kind://"):
+            self.faults.append(("kind", node))
+            self.acting()
+            run("docker", "stop", "--time", "0", node)  # a kind node is a container of that name
+            self._taint(node)
+            return f"lost node {node}: stopped its kind container, tainted out-of-service"
+        self.faults.append(("emulated", node))
         self.acting()
-        run("docker", "stop", "--time", "0", node)  # a kind node is a container of that name
-        outcome = f"lost node {node}: stopped its kind container"
-        if self.taint_lost_nodes:
-            run(
-                "kubectl",
-                *(["--context", self.context] if self.context else []),
-                "taint",
-                "node",
-                node,
-                OUT_OF_SERVICE,
-                "--overwrite",
-            )
-            outcome += ", tainted out-of-service"
-        return outcome
+        self.kubectl("cordon", node)
+        self._taint(node)
+        victims = []
+        for pod in self.pods("redis", node):
+            self._crash_redis(pod["metadata"]["name"], with_sentinel=True)
+            victims.append(pod["metadata"]["name"])
+        for pod in self.pods("app", node):
+            self._crash_app(pod["metadata"]["name"])
+            victims.append(pod["metadata"]["name"])
+        for name in victims:
+            self._force_delete(name)
+        return (
+            f"lost node {node} (emulated: cordoned, tainted out-of-service, crashed and "
+            f"force-deleted {', '.join(victims) or 'no pod of this release'})"
+        )
 
     def drain_node(self, node: str) -> str:
-        # Evictions respect the chart's PodDisruptionBudgets; the StatefulSet pod waits
-        # Pending until the node is uncordoned (restore_node), as in a real maintenance.
-        context = ["--context", self.context] if self.context else []
+        self.faults.append(("cordoned", node))
         self.acting()
-        run(
-            "kubectl",
-            *context,
+        self.kubectl(
             "drain",
             node,
             "--ignore-daemonsets",
@@ -125,15 +199,95 @@ class KubernetesCluster(ChaosBackend):
         return f"drained node {node}"
 
     def restore_node(self, node: str) -> str:
-        kind_node = self._provider_id(node).startswith("kind://")
         self.acting()
-        if kind_node:
+        undone = self._undo(node)
+        self.wait_recovered()
+        return f"node {node} back ({undone})"
+
+    def upgrade(self) -> str:
+        """`helm upgrade` during the load: a new app image (the Deployment rolls) and a Sentinel
+        setting changed (the StatefulSet rolls, each master handing over as its turn comes)."""
+        if not self.upgrade_image_tag:
+            raise ChaosError("the upgrade plan needs --upgrade-image-tag (an image the nodes have)")
+        helm = Helm(context=self.context, namespace=self.namespace, release=self.release)
+        failover_ms = int(helm.values()["redis"]["sentinel"]["failoverTimeout"])
+        values = {
+            "image": {"tag": self.upgrade_image_tag},
+            "redis": {"sentinel": {"failoverTimeout": failover_ms + 1}},
+        }
+        self.acting()
+        helm.upgrade(values, reuse_values=True, timeout_s=int(self.recover_timeout))
+        self.wait_recovered()
+        return (
+            f"helm upgrade ({helm.engine}): app image tag {self.upgrade_image_tag}, Sentinel "
+            f"failover-timeout {failover_ms} -> {failover_ms + 1} ms; both rolled out"
+        )
+
+    # --- recovery and clean-up -------------------------------------------------------------------
+
+    def recovered(self) -> str | None:
+        """None when every node not lost on purpose is Ready and the app Deployment and the
+        Redis StatefulSet are rolled out and ready; else what is still missing."""
+        lost = {node for kind, node in self.faults if kind in ("stopped", "kind", "emulated")}
+        nodes = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
+        for node in nodes:
+            name = node["metadata"]["name"]
+            ready = any(
+                c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"]
+            )
+            if name not in lost and not ready:
+                return f"node {name} not Ready"
+        if lost:
+            return None  # a node is gone on purpose: its pods cannot all be back
+        for kind in ("deployment", "statefulset"):
+            selector = f"app.kubernetes.io/instance={self.release}"
+            items = json.loads(self.namespaced("get", kind, "-l", selector, "-o", "json"))["items"]
+            for item in items:
+                spec, status = item["spec"], item["status"]
+                wanted = spec.get("replicas", 1)
+                if (
+                    status.get("readyReplicas", 0) < wanted
+                    or status.get("updatedReplicas", 0) < wanted
+                ):
+                    return f"{kind} {item['metadata']['name']} not rolled out"
+                if kind == "statefulset" and status.get("currentRevision") != status.get(
+                    "updateRevision"
+                ):
+                    return f"statefulset {item['metadata']['name']} still rolling"
+        return None
+
+    def wait_recovered(self) -> None:
+        deadline = time.monotonic() + self.recover_timeout
+        while (missing := self.recovered()) is not None:
+            if time.monotonic() > deadline:
+                raise ChaosError(
+                    f"the cluster did not recover in {self.recover_timeout:.0f} s: {missing}"
+                )
+            time.sleep(2)
+
+    def cleanup(self) -> list[str]:
+        """Undo every fault still recorded; returns what was done. Safe to call twice."""
+        return [self._undo(node) for node in sorted({node for _, node in self.faults})]
+
+    def _undo(self, node: str) -> str:
+        kinds = [kind for kind, n in self.faults if n == node]
+        done = []
+        if "stopped" in kinds and self.node_restore_command:
+            run("sh", "-c", self.node_restore_command.format(node=shlex.quote(node)), timeout=300)
+            done.append("ran the node-restore command")
+        if "kind" in kinds:
             run("docker", "start", node)
-        context = ["--context", self.context] if self.context else []
-        run("kubectl", *context, "taint", "node", node, f"{OUT_OF_SERVICE}-", check=False)
-        run("kubectl", *context, "uncordon", node)
-        return f"node {node} back"
+            done.append("started its kind container")
+        self.kubectl("taint", "node", node, f"{OUT_OF_SERVICE}-", check=False)
+        self.kubectl("uncordon", node)
+        done.append("untainted, uncordoned")
+        self.faults = [(k, n) for k, n in self.faults if n != node]
+        return ", ".join(done)
+
+    def _taint(self, node: str) -> None:
+        # The out-of-service taint lets the StatefulSet's pod be replaced instead of staying
+        # Terminating for as long as the node is gone.
+        self.kubectl("taint", "node", node, OUT_OF_SERVICE, "--overwrite")
 
     def _provider_id(self, node: str) -> str:
-        context = ["--context", self.context] if self.context else []
-        return run("kubectl", *context, "get", "node", node, "-o", "jsonpath={.spec.providerID}")
+        return self.kubectl("get", "node", node, "-o", "jsonpath={.spec.providerID}")

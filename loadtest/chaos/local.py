@@ -135,7 +135,36 @@ class LocalCluster(ChaosBackend):
         docker("start", *[c for c in stopped if c not in pods])
         return f"node {node} back"
 
+    def upgrade(self) -> str:
+        """What `helm upgrade` does on Kubernetes: app replicas replaced one at a time (SIGTERM,
+        gunicorn's graceful stop; the next only once this one is healthy), then Redis nodes one
+        at a time, the master last, each running the pod's pre-stop first, as a kubelet does:
+        the master hands over before it stops."""
+        self.acting()
+        for replica in ("app-a", "app-b", "app-c"):
+            container = self.container(replica)
+            docker("stop", "--time", "25", container, timeout=60)
+            docker("start", container)
+            self._wait_healthy(container)
+        master = self._require_master()
+        for index in [i for i in range(3) if i != master] + [master]:
+            redis, sentinel, watch = (
+                self.container(f"{kind}-{index}") for kind in ("redis", "sentinel", "watch")
+            )
+            docker("exec", redis, "sh", "/config/redis-prestop.sh", check=False, timeout=40)
+            docker("stop", "--time", "10", redis, sentinel, watch, timeout=60)
+            docker("start", redis, sentinel, watch)
+            self.wait_converged(timeout=90)
+        return f"rolled app-a, app-b, app-c, then redis nodes, the master redis-{master} last"
+
     # --- helpers -----------------------------------------------------------------------------
+
+    def _wait_healthy(self, container: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while docker("inspect", "--format", "{{.State.Health.Status}}", container) != "healthy":
+            if time.monotonic() > deadline:
+                raise ChaosError(f"{container} not healthy {timeout:.0f} s after its restart")
+            time.sleep(0.5)
 
     def _short_names(self, containers: list[str]) -> str:
         return ", ".join(c.removeprefix(self.project + "_") for c in containers)

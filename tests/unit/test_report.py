@@ -363,6 +363,9 @@ class Backend(ChaosBackend):
     def drain_node(self, node: str) -> str:
         return self._act()
 
+    def upgrade(self) -> str:
+        return self._act()
+
     def restore_node(self, node: str) -> str:
         return self._act()
 
