@@ -85,8 +85,8 @@ def execute(
                 else:
                     outcome = getattr(chaos, action)()
                 ok = True
-            except (ChaosError, OSError) as exc:
-                outcome, ok = str(exc), False
+            except Exception as exc:  # any failure is the action's: logged, the run goes on
+                outcome, ok = str(exc) if isinstance(exc, ChaosError) else repr(exc), False
             _log(run, action, outcome, ok, chaos.acted_at or called)
         if lost_node is not None:  # never leave a node down after the run
             chaos.acted_at = None

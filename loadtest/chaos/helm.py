@@ -1,5 +1,11 @@
 """A Helm release driven by the real Helm engine: the `helm` CLI where it is installed, else the
-same engine as a Python library (helm-python-sdk). Always against an explicit kube context."""
+same engine as a Python library (helm-python-sdk). Always against an explicit kube context.
+
+The library runs in a child process (`python -m loadtest.chaos.helm_sdk`) for two reasons: a
+call blocks its whole process for minutes (inside Locust it would stop the load), and the
+engine names its server-side-apply field manager after the process: the child is started as
+`helm`, so objects it applies and objects the CLI applies have one manager and never conflict.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +21,7 @@ from typing import Any
 from .base import ChaosError
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "sessionfleet"
+ROOT = CHART.parents[1]
 
 
 class Helm:
@@ -42,27 +50,8 @@ class Helm:
                 f"--timeout={timeout_s}s",
                 values=values,
             )
-            return
-        config = self._sdk()
-        if any(r["name"] == self.release for r in config.list(name_filter=self.release) or []):
-            config.upgrade(
-                CHART,
-                self.release,
-                values,
-                namespace=self.namespace,
-                wait="watcher",
-                timeout=timeout_s,
-            )
         else:
-            config.install(
-                CHART,
-                self.release,
-                values,
-                namespace=self.namespace,
-                create_namespace=True,
-                wait="watcher",
-                timeout=timeout_s,
-            )
+            self._sdk("install", values=values, timeout=timeout_s)
 
     def upgrade(
         self, values: dict[str, Any], *, reuse_values: bool = False, timeout_s: int = 900
@@ -79,38 +68,26 @@ class Helm:
                 f"--timeout={timeout_s}s",
                 values=values,
             )
-            return
-        self._sdk().upgrade(
-            CHART,
-            self.release,
-            values,
-            namespace=self.namespace,
-            reuse_values=reuse_values,
-            wait="watcher",
-            timeout=timeout_s,
-        )
+        else:
+            self._sdk("upgrade", values=values, reuse_values=reuse_values, timeout=timeout_s)
 
     def values(self) -> dict[str, Any]:
         """The release's values, defaults included."""
         if self.cli:
             return dict(json.loads(self._cli("get", "values", self.release, "--all", "-o", "json")))
-        return dict(self._sdk().get_values(self.release, all_values=True))
+        return dict(self._sdk("values"))
 
     def test(self, *, timeout_s: int = 300) -> str:
         """Runs `helm test`; returns its pods' logs. Raises ChaosError when a test failed."""
         if self.cli:
             return self._cli("test", self.release, "--logs", f"--timeout={timeout_s}s")
-        try:
-            result = self._sdk().test(self.release, logs=True, timeout=timeout_s)
-        except Exception as exc:  # the SDK raises its own error types
-            raise ChaosError(f"helm test failed: {exc}") from exc
-        return str(result.get("logs", "") if isinstance(result, dict) else result)
+        return str(self._sdk("test", timeout=timeout_s))
 
     def uninstall(self, *, timeout_s: int = 300) -> None:
         if self.cli:
             self._cli("uninstall", self.release, "--wait", f"--timeout={timeout_s}s")
-            return
-        self._sdk().uninstall(self.release, wait="watcher", timeout=timeout_s)
+        else:
+            self._sdk("uninstall", timeout=timeout_s)
 
     def _cli(self, *args: str, values: dict[str, Any] | None = None) -> str:
         assert self.cli is not None
@@ -127,14 +104,29 @@ class Helm:
             raise ChaosError(f"helm {args[0]} failed: {done.stderr.strip()[-2000:]}")
         return done.stdout
 
-    def _sdk(self) -> Any:
-        try:
-            from helm_python import Config
-        except ImportError as exc:
-            raise ChaosError("neither the helm CLI nor helm-python-sdk is installed") from exc
+    def _sdk(self, operation: str, **arguments: Any) -> Any:
         kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
-        return Config(
-            kubeconfig_path=kubeconfig.split(os.pathsep)[0],
-            kube_context=self.context,
-            namespace=self.namespace,
+        request = {
+            "operation": operation,
+            "kubeconfig": kubeconfig.split(os.pathsep)[0],
+            "context": self.context,
+            "namespace": self.namespace,
+            "release": self.release,
+            "chart": str(CHART),
+            **arguments,
+        }
+        done = subprocess.run(
+            ["helm", "-m", "loadtest.chaos.helm_sdk"],  # noqa: S607 (argv[0] only: the field manager)
+            executable=sys.executable,
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+            cwd=ROOT,
+            # Started as `helm`, the interpreter cannot find its own environment: hand it ours.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
+        if done.returncode != 0:
+            raise ChaosError(f"helm {operation} failed: {done.stderr.strip()[-2000:]}")
+        return json.loads(done.stdout)["result"]
