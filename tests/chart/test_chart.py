@@ -261,12 +261,20 @@ def test_secrets_are_generated_in_the_cluster_never_rendered() -> None:
     job = one(first, "Job", "-secrets")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
-        "sf-sessionfleet-redis-auth=redis-password,sentinel-password",
         "sf-sessionfleet-loadtest=password",
+        "sf-sessionfleet-redis-auth=redis-password,sentinel-password",
     ]
     [rule_create, rule_named] = one(first, "Role", "-secrets")["rules"]
     assert rule_create["verbs"] == ["create"]
-    assert rule_named["resourceNames"] == ["sf-sessionfleet-redis-auth", "sf-sessionfleet-loadtest"]
+    assert rule_named["resourceNames"] == ["sf-sessionfleet-loadtest", "sf-sessionfleet-redis-auth"]
+    cleanup = one(first, "Job", "-secrets-cleanup")  # `helm uninstall` leaves nothing behind
+    assert cleanup["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
+    assert cleanup["spec"]["template"]["spec"]["containers"][0]["args"][0] == "--delete"
+
+
+def test_passwords_of_persisted_data_outlive_an_uninstall() -> None:
+    objects = render({"redis": {"persistence": {"enabled": True}}})
+    assert [o["metadata"]["name"] for o in by_kind(objects, "Job")] == ["sf-sessionfleet-secrets"]
 
 
 def test_existing_secrets_are_used_as_given() -> None:

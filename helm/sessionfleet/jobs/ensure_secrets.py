@@ -4,7 +4,10 @@ render the same objects every time and never rotate a password by re-rendering i
 
 Usage: ensure_secrets.py NAME=key1,key2 [NAME=key ...]: each Secret that does not exist is
 created with a random value per key; one that exists is left as it is (missing keys added).
-Talks to the API server with the pod's service account (Python's standard library only).
+ensure_secrets.py --delete NAME [NAME ...]: the post-delete hook's clean-up (`helm uninstall`
+leaves nothing behind, unless Redis keeps data on volumes: then the chart keeps the passwords
+that data needs on a reinstall). Talks to the API server with the pod's service account
+(Python's standard library only).
 """
 
 from __future__ import annotations
@@ -69,8 +72,22 @@ def ensure(namespace: str, name: str, keys: list[str], labels: dict[str, str]) -
         print(f"secret {name}: exists, left as it is")
 
 
+def delete(namespace: str, name: str) -> None:
+    try:
+        call("DELETE", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        print(f"secret {name}: deleted")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+        print(f"secret {name}: already gone")
+
+
 def main(argv: list[str]) -> int:
     namespace = (ACCOUNT / "namespace").read_text().strip()
+    if argv[:1] == ["--delete"]:
+        for name in argv[1:]:
+            delete(namespace, name)
+        return 0
     labels = {"app.kubernetes.io/managed-by": "sessionfleet-secret-job"}
     for spec in argv:
         name, _, keys = spec.partition("=")
