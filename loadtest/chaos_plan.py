@@ -26,6 +26,12 @@ PLANS: dict[str, list[tuple[float, str]]] = {
     "node": [(0.3, "lose_node"), (0.8, "restore_node")],
     "drain": [(0.3, "drain_node"), (0.8, "restore_node")],
     "upgrade": [(0.2, "upgrade")],
+    # `standard` without the node loss, for clusters with no node to spare.
+    "crashes": [
+        (0.2, "kill_app"),
+        (0.45, "kill_redis_master"),
+        (0.7, "recreate_redis_master_with_new_ip"),
+    ],
 }
 
 
