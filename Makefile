@@ -50,6 +50,10 @@ docker: ## make sure a Docker engine runs (Debian: installs docker.io, mmdebstra
 test: system-deps docker venv lint ## lint, then the whole test suite (slow tests included)
 	$(BIN)/pytest
 
+.PHONY: test-fast
+test-fast: system-deps venv ## a quick signal (<1 min): unit, chart and single-Redis tests; no fleets, containers
+	$(BIN)/pytest -q -m "not slow and not sentinel and not cluster and not e2e"
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,18 @@ from app.settings import Settings
 from tests.support.processes import RedisServer
 
 LOAD_PASSWORD = "correct horse battery staple"
+REDIS_FIXTURES = {"redis_server", "redis_db"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks what a test needs from what it asks for: a test given a real Redis (a fixture, or
+    the "redis" case of `store_kind`) is `redis`, so `make test-fast -m ...` can pick."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_redis = callspec is not None and callspec.params.get("store_kind") == "redis"
+        if fixtures & REDIS_FIXTURES or on_redis:
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ import pytest
 from tests.cluster.conftest import PROJECT, Fleet
 from tests.support.processes import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+# Starting the cluster (building its images on a fresh machine) counts against the first test.
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(1500)]
 
 
 def test_one_minute_chaos_run_loses_no_session(fleet_env: Fleet, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 from loadtest.chaos.local import LocalCluster
 from tests.support.processes import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+# Starting the cluster (building its images on a fresh machine) counts against the first test.
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(1500)]
 
 
 def logged_in(url: str, password: str, user: str) -> httpx.Client:

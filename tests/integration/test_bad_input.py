@@ -191,6 +191,7 @@ async def test_store_down_answers_503_fast(
     assert (await client.get("/readyz")).status_code == 503
 
 
+@pytest.mark.redis
 async def test_stalled_store_answers_503_within_deadline(
     settings_for: Callable[..., Any], client_for: Callable[..., Any], tmp_path: Any
 ) -> None:

@@ -18,6 +18,8 @@ from redis.asyncio import Redis
 from app.sessions.batching import CommandBatcher
 from tests.support.processes import RedisServer
 
+pytestmark = pytest.mark.redis
+
 
 @pytest.fixture
 async def batcher(redis_db: redis.Redis, redis_server: RedisServer) -> CommandBatcher:

@@ -14,7 +14,7 @@ from app.redis_client import make_redis
 from app.settings import Settings
 from tests.support.ha_cluster import HACluster
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sentinel]
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from app.sessions.errors import NotDurable
 from app.sessions.store import CommitRequest
 from tests.support.processes import RedisServer, wait_until
 
+pytestmark = pytest.mark.redis
+
 
 @pytest.mark.parametrize("wait_all_writes", [True, False])
 async def test_login_without_replica_ack_is_503_not_ok(

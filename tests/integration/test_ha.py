@@ -16,7 +16,7 @@ from tests.support.ha_cluster import LOAD_PASSWORD, HACluster, wait_for_new_mast
 from tests.support.load import UserLog, drive, login, write_outage
 from tests.support.processes import AppServer, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sentinel]
 
 
 @pytest.fixture

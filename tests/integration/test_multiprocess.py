@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import LOAD_PASSWORD
 from tests.support.processes import AppServer, RedisServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import LOAD_PASSWORD
 from tests.support.processes import ROOT, AppServer, RedisServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 # Fixed, so a CI run is reproducible; SF_FUZZ_SEED=random (or a number) explores further.
 SEED = os.environ.get("SF_FUZZ_SEED", "20261130")

@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import LOAD_PASSWORD, login
 from tests.support.processes import RedisServer, free_port
 
+pytestmark = pytest.mark.redis
+
 # Well under a second, against a deadline (3 s) meant for a store that stays silent.
 FAST = 0.6
 

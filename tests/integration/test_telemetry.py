@@ -188,6 +188,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.mark.slow
+@pytest.mark.redis
 def test_otlp_http_export_reaches_a_receiver(tmp_path: Path) -> None:
     port = free_port()
     receiver = HTTPServer(("127.0.0.1", port), _Receiver)

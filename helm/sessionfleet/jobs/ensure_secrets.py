@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import ssl
 import sys
@@ -88,7 +89,10 @@ def main(argv: list[str]) -> int:
         for name in argv[1:]:
             delete(namespace, name)
         return 0
-    labels = {"app.kubernetes.io/managed-by": "sessionfleet-secret-job"}
+    labels = {
+        "app.kubernetes.io/managed-by": "sessionfleet-secret-job",
+        "app.kubernetes.io/instance": os.environ.get("RELEASE", ""),
+    }
     for spec in argv:
         name, _, keys = spec.partition("=")
         ensure(namespace, name, keys.split(","), labels)
