@@ -8,7 +8,7 @@ SESSIONFLEET_TRUSTED_PROXIES (docs/configuration.md).
 import os
 
 bind = [os.environ.get("SESSIONFLEET_BIND", "0.0.0.0:8000")]
-# Metrics on a port of their own (the app serves nothing else there: app/metrics.py).
+# Metrics on a port of their own (the app serves nothing else there: app/ops/metrics.py).
 if int(os.environ.get("SESSIONFLEET_METRICS_PORT", "0")):
     bind.append(f"{bind[0].rpartition(':')[0]}:{os.environ['SESSIONFLEET_METRICS_PORT']}")
 workers = int(os.environ.get("SESSIONFLEET_WORKERS", os.environ.get("WEB_CONCURRENCY", "2")))
@@ -35,7 +35,7 @@ control_socket_disable = True
 
 
 def on_starting(server):
-    # Prometheus metrics from every worker, added up at /metrics (see app/metrics.py): a fresh
+    # Prometheus metrics from every worker, added up at /metrics (see app/ops/metrics.py): a fresh
     # directory per server (workers inherit the variable), or old workers' files would count.
     import shutil
 
@@ -48,7 +48,7 @@ def on_starting(server):
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
-    from app.metrics import WORKER_EXITS
+    from app.ops.metrics import WORKER_EXITS
 
     multiprocess.mark_process_dead(worker.pid)
     # An OOM-killed worker is replaced in place: without this count nobody would see it
@@ -56,12 +56,12 @@ def child_exit(server, worker):
     WORKER_EXITS.inc()
 
 
-# gunicorn's own messages as JSON lines too, like the app's (app/logging_setup.py).
+# gunicorn's own messages as JSON lines too, like the app's (app/ops/logging_setup.py).
 if os.environ.get("SESSIONFLEET_LOG_FORMAT", "json") == "json":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "app.logging_setup.JsonFormatter"}},
+        "formatters": {"json": {"()": "app.ops.logging_setup.JsonFormatter"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
         "root": {"handlers": ["stderr"], "level": "INFO"},
         "loggers": {

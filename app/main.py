@@ -21,16 +21,25 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from .api import auth, cart, counter, health, sessions
 from .api.auth import DeviceCookie
 from .api.openapi import document_session_cookie
-from .api_docs import add_api_docs
-from .body_limit import BodyLimitMiddleware
-from .gc_tuning import restore, tune_for_serving
-from .logging_setup import configure_logging
-from .metrics import HTTPMetricsMiddleware, MetricsPort, PrometheusObserver, metrics_endpoint
-from .orders import MemoryOrderBook, OrderBook, RedisOrderBook
-from .origin_check import OriginCheckMiddleware
-from .readiness import StoreHealth
+from .api.order_book import MemoryOrderBook, OrderBook, RedisOrderBook
+from .auth.throttle import (
+    Backoff,
+    LoginThrottle,
+    MemoryThrottleStore,
+    RedisThrottleStore,
+    ThrottleStore,
+)
+from .auth.users import UserDirectory
+from .http.api_docs import add_api_docs
+from .http.body_limit import BodyLimitMiddleware
+from .http.origin_check import OriginCheckMiddleware
+from .http.served_by import ServedByMiddleware
+from .ops.gc_tuning import restore, tune_for_serving
+from .ops.logging_setup import configure_logging
+from .ops.metrics import HTTPMetricsMiddleware, MetricsPort, PrometheusObserver, metrics_endpoint
+from .ops.readiness import StoreHealth
+from .ops.telemetry import EXCLUDED_URLS, setup_tracing
 from .redis_client import Closer, make_redis
-from .served_by import ServedByMiddleware
 from .sessions import (
     CookiePolicy,
     Limits,
@@ -45,15 +54,6 @@ from .sessions import (
 )
 from .sessions.observer import SessionObserver
 from .settings import Settings
-from .telemetry import EXCLUDED_URLS, setup_tracing
-from .throttle import (
-    Backoff,
-    LoginThrottle,
-    MemoryThrottleStore,
-    RedisThrottleStore,
-    ThrottleStore,
-)
-from .users import UserDirectory
 
 log = logging.getLogger("sessionfleet")
 MAX_BODY_BYTES = 64 * 1024

@@ -20,8 +20,8 @@ from typing import Any
 
 import uvloop
 
-from app.gc_tuning import restore, tune_for_serving
-from benchmarks.session_apps import BUILDERS
+from app.ops.gc_tuning import restore, tune_for_serving
+from benchmarks.session_apps import BUILDERS, session_cookie
 from benchmarks.sessions_bench import ENDPOINTS, PASSWORD, VARIANTS
 from tests.support.processes import RedisServer
 
@@ -70,8 +70,9 @@ async def _variant(variant: str, redis_url: str, requests: int, rounds: int) -> 
             sent = await _call(
                 manager.app, "POST", "/login", [(b"content-type", b"application/json")], body
             )
-            cookie = [v for k, v in sent[0]["headers"] if k == b"set-cookie"]
-            cookies.append([(b"cookie", cookie[0].split(b";")[0])] if cookie else [])
+            set_cookies = [v.decode() for k, v in sent[0]["headers"] if k == b"set-cookie"]
+            cookie = session_cookie(set_cookies)
+            cookies.append([(b"cookie", cookie.encode())] if set_cookies else [])
         for endpoint, (method, path) in ENDPOINTS.items():
 
             async def worker(i: int, method: str = method, path: str = path) -> None:

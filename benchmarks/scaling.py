@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.session_apps import session_cookie
 from tests.support.ha_cluster import LOAD_PASSWORD, HACluster
 from tests.support.processes import ROOT, AppServer, RedisServer
 
@@ -38,7 +39,7 @@ def seed(url: str, password: str, sessions: int, path: Path) -> Path:
                     break
                 time.sleep(float(reply.headers.get("retry-after", "1")))
             reply.raise_for_status()
-            lines.append(reply.headers["set-cookie"].split(";")[0])
+            lines.append(session_cookie(reply.headers.get_list("set-cookie")))
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -21,9 +21,17 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 
-from app.gc_tuning import tune_for_serving
+from app.ops.gc_tuning import tune_for_serving
 
 USER = "user-0001"
+
+
+def session_cookie(set_cookies: list[str]) -> str:
+    """The `name=value` of the session cookie among a login's Set-Cookie headers (a login also
+    sets the device cookie of the login throttle, app/auth/throttle.py); "none=1" when there is
+    none (the no-session variant)."""
+    pairs = [header.split(";")[0] for header in set_cookies]
+    return next((pair for pair in pairs if "sfdev=" not in pair), "none=1")
 
 
 def from_env() -> Any:
@@ -31,7 +39,7 @@ def from_env() -> Any:
     redis_url = os.environ.get("BENCH_REDIS_URL", "")
     app = BUILDERS[variant](redis_url)
     if os.environ.get("BENCH_GC") != "default":
-        # Every variant is served like the production app (app/gc_tuning.py), so the
+        # Every variant is served like the production app (app/ops/gc_tuning.py), so the
         # comparison is of session layers, not of collector settings.
         tune_for_serving()
     return app

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import redis
 
+from benchmarks.session_apps import session_cookie
 from tests.support.processes import ROOT, Proc, free_port, port_open, wait_until
 
 VARIANTS = ["none", "starlette", "starsessions", "ours-memory", "ours-redis", "ours-app"]
@@ -35,7 +36,7 @@ ENDPOINTS = {"read+write": ("POST", "/counter"), "read": ("GET", "/me")}
 PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of the benchmark app)
 LUA = ROOT / "benchmarks" / "wrk_sessions.lua"
 GC_SETTINGS = {
-    "server": "startup heap frozen, first-generation threshold 10,000 (app/gc_tuning.py)",
+    "server": "startup heap frozen, first-generation threshold 10,000 (app/ops/gc_tuning.py)",
     "default": "CPython's defaults (threshold 700, nothing frozen)",
 }
 
@@ -118,8 +119,7 @@ class Bench:
                 body = {"username": f"user-{n:04d}", "password": PASSWORD}
                 response = client.post("/login", json=body)
                 response.raise_for_status()
-                cookie = response.headers.get("set-cookie", "").split(";")[0]
-                lines.append(cookie or "none=1")
+                lines.append(session_cookie(response.headers.get_list("set-cookie")))
         path = self.workdir / f"{variant}.cookies"
         path.write_text("\n".join(lines) + "\n")
         return path

@@ -55,6 +55,7 @@ def backend(options: Any) -> ChaosBackend:
         node_loss_command=options.node_loss_command,
         node_restore_command=options.node_restore_command,
         upgrade_image_tag=options.upgrade_image_tag,
+        spare_nodes=[n for n in options.spare_nodes.split(",") if n],
     )
 
 
@@ -81,7 +82,7 @@ def execute(
             called = time.time()
             try:
                 if action in ("lose_node", "drain_node"):
-                    node = chaos.master_node()
+                    node = chaos.node_to_lose()
                     lost_node = node  # before acting: a failure half-way is still undone
                     outcome = getattr(chaos, action)(node)
                 elif action == "restore_node":

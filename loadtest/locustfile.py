@@ -313,6 +313,9 @@ def _options(parser: Any) -> None:
         "--upgrade-image-tag", default="", help="app image tag the `upgrade` plan moves to"
     )
     parser.add_argument(
+        "--spare-nodes", default="", help="comma-separated nodes a node loss never takes"
+    )
+    parser.add_argument(
         "--report-dir", default="", help="write summary.json, timeline.svg, index.html here"
     )
     parser.add_argument(

@@ -4,7 +4,8 @@
 #      PLAN (standard), REPORT (reports/<timestamp>), MAX_ERROR_RATE (0.05),
 #      kubernetes: KUBE_CONTEXT (required: the backend never acts on the current context),
 #        NAMESPACE/RELEASE, NODE_LOSS_COMMAND/NODE_RESTORE_COMMAND (shell, with {node}),
-#        UPGRADE_IMAGE_TAG (the `upgrade` plan); local: COMPOSE_PROJECT_NAME.
+#        UPGRADE_IMAGE_TAG (the `upgrade` plan), SPARE_NODES (never lost); local:
+#        COMPOSE_PROJECT_NAME.
 # The load-test users' password follows the backend: the local cluster's secrets (local), the
 # release's Secret read through KUBE_CONTEXT (kubernetes); SESSIONFLEET_LOADTEST_PASSWORD(_FILE)
 # overrides either and is required with CHAOS=none.
@@ -48,5 +49,6 @@ exec .venv/bin/locust -f loadtest/locustfile.py --headless --only-summary \
   --chaos "$CHAOS" --chaos-plan "$PLAN" --chaos-namespace "$NAMESPACE" --chaos-release "$RELEASE" \
   --chaos-project "$PROJECT" --chaos-context "$KUBE_CONTEXT" \
   --node-loss-command "${NODE_LOSS_COMMAND:-}" --node-restore-command "${NODE_RESTORE_COMMAND:-}" \
-  --upgrade-image-tag "${UPGRADE_IMAGE_TAG:-}" --max-error-rate "${MAX_ERROR_RATE:-0.05}" \
+  --upgrade-image-tag "${UPGRADE_IMAGE_TAG:-}" --spare-nodes "${SPARE_NODES:-}" \
+  --max-error-rate "${MAX_ERROR_RATE:-0.05}" \
   --report-dir "$REPORT" --html "$REPORT/locust.html" --csv "$REPORT/locust"

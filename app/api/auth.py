@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from ..users import USERNAME_PATTERN
+from ..auth.users import USERNAME_PATTERN
 from .deps import CurrentUser, SessionDep, ThrottleDep, UsersDep
 from .schemas import (
     JSON_BODY,

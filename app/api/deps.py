@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from ..orders import OrderBook
+from ..auth.throttle import LoginThrottle
+from ..auth.users import UserDirectory
 from ..sessions import Session, SessionManager
-from ..throttle import LoginThrottle
-from ..users import UserDirectory
+from .order_book import OrderBook
 
 
 async def _session(request: Request) -> Session:

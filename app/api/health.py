@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ..readiness import StoreHealth
-from ..version import version
+from ..ops.readiness import StoreHealth
+from ..ops.version import version
 from .schemas import RETRY_AFTER, Health, Readiness
 
 router = APIRouter(tags=["health"])

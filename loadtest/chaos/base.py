@@ -40,6 +40,10 @@ class ChaosBackend(ABC):
     def master_node(self) -> str:
         """The node the Redis master runs on (losing it costs a failover too)."""
 
+    def node_to_lose(self) -> str:
+        """The node a node loss or drain takes: the master's, unless it must be spared."""
+        return self.master_node()
+
     @abstractmethod
     def lose_node(self, node: str) -> str:
         """A whole node disappears: its app replica, Redis and Sentinel at once."""

@@ -60,6 +60,9 @@ class KubernetesCluster(ChaosBackend):
     node_loss_command: str = ""
     node_restore_command: str = ""
     upgrade_image_tag: str = ""
+    # Nodes never lost (where the load reaches the cluster: losing them measures the way in,
+    # not the sessions).
+    spare_nodes: list[str] = field(default_factory=list)
     recover_timeout: float = 300.0
     # What is to undo: (kind, node) recorded before acting, removed once undone.
     faults: list[tuple[str, str]] = field(default_factory=list)
@@ -154,6 +157,18 @@ class KubernetesCluster(ChaosBackend):
 
     def master_node(self) -> str:
         return str(self.redis_master_pod()["spec"]["nodeName"])
+
+    def node_to_lose(self) -> str:
+        master = self.master_node()
+        if master not in self.spare_nodes:
+            return master
+        others = [p["spec"]["nodeName"] for p in self.pods("redis")]
+        candidates = [n for n in others if n not in self.spare_nodes]
+        if not candidates:
+            raise ChaosError(
+                f"every node with a Redis pod is spared ({', '.join(self.spare_nodes)})"
+            )
+        return str(candidates[0])
 
     def lose_node(self, node: str) -> str:
         if self.node_loss_command:

@@ -323,7 +323,7 @@ def test_helm_test_logs_in_through_the_service(default: list[dict[str, Any]]) ->
     pod = one(default, "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     [container] = pod["spec"]["containers"]
-    assert container["command"][:3] == ["python", "-m", "app.smoke"]
+    assert container["command"][:3] == ["python", "-m", "app.ops.smoke"]
     assert container["command"][3] == "http://sf-sessionfleet-app:80"
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -49,6 +50,7 @@ class E2E:
     workdir: Path
     helm: Helm
     url: str = ""
+    ingress_node: str = ""
 
     def kubectl(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         done = subprocess.run(
@@ -96,6 +98,7 @@ class E2E:
             "DURATION": os.environ.get("E2E_DURATION", "180"),
             "USERS": os.environ.get("E2E_USERS", "24"),
             "UPGRADE_IMAGE_TAG": self.upgrade_tag,
+            "SPARE_NODES": self.ingress_node,
             "REPORT": str(report),
         }
         return subprocess.run(
@@ -166,7 +169,12 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 def stand_in_ingress(run: E2E) -> Iterator[None]:
     template = (HERE / "ingress.yaml").read_text()
     config = template.split("haproxy.cfg: |", 1)[1]
+    nodes = json.loads(run.kubectl("get", "nodes", "-o", "json"))["items"]
+    run.ingress_node = next(
+        n["metadata"]["name"] for n in nodes if not n["spec"].get("unschedulable")
+    )
     manifest = template.format(
+        node=run.ingress_node,
         release=run.release,
         namespace=run.namespace,
         image=os.environ.get("E2E_INGRESS_IMAGE", "haproxy:2.8"),

@@ -75,7 +75,10 @@ def test_upgrade_in_place_keeps_the_release_working(e2e: E2E) -> None:
     values["app"]["replicas"] = 4
     e2e.helm.upgrade(values)
     deployment = f"deploy/{e2e.release}-sessionfleet-app"
-    e2e.kubectl("-n", e2e.namespace, "rollout", "status", deployment, "--timeout=300s", timeout=320)
+    for workload in (deployment, f"statefulset/{e2e.release}-sessionfleet-redis"):
+        e2e.kubectl(
+            "-n", e2e.namespace, "rollout", "status", workload, "--timeout=300s", timeout=320
+        )
     ready = e2e.kubectl(
         "-n", e2e.namespace, "get", deployment, "-o", "jsonpath={.status.readyReplicas}"
     )

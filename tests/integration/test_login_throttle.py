@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.throttle import Backoff
+from app.auth.throttle import Backoff
 from tests.conftest import LOAD_PASSWORD, sibling
 
 PROXY = ("10.1.2.3", 4000)

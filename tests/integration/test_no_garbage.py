@@ -1,7 +1,7 @@
 """The per-request path leaves no reference cycles behind.
 
 Objects in a cycle are freed only by the garbage collector, which a serving app runs rarely
-(app/gc_tuning.py): cycles left by every request would pile up between its passes and make
+(app/ops/gc_tuning.py): cycles left by every request would pile up between its passes and make
 each pass long.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.gc_tuning import YOUNG_THRESHOLD
+from app.ops.gc_tuning import YOUNG_THRESHOLD
 from app.sessions import CookiePolicy, SessionConfig, SessionManager, SessionStore
 from app.sessions.deadline import request_budget
 from app.settings import Settings

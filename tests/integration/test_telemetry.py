@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from app.logging_setup import JsonFormatter
+from app.ops.logging_setup import JsonFormatter
 from tests.conftest import LOAD_PASSWORD, login
 from tests.support.processes import AppServer, RedisServer, free_port, wait_until
 

@@ -146,3 +146,10 @@ def test_a_node_loss_command_is_used_when_given(kubectl: FakeCommands, tmp_path:
     assert marker.read_text().strip() == "node-b"
     backend.restore_node("node-b")
     assert not marker.exists()
+
+
+def test_a_spared_node_is_never_lost(kubectl: FakeCommands) -> None:
+    """The node where the load comes in is spared: the master's node otherwise."""
+    assert KubernetesCluster(context="bench").node_to_lose() == "node-b"
+    with pytest.raises(ChaosError, match="spared"):
+        KubernetesCluster(context="bench", spare_nodes=["node-b"]).node_to_lose()

@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from app.metrics import PrometheusObserver
+from app.ops.metrics import PrometheusObserver
 from app.redis_client import sentinel_census
 from app.sessions import ReplicaCensus
 from app.sessions.observer import observed

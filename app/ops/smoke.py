@@ -1,7 +1,7 @@
 """Smoke check of a running deployment: the store answers, and (with a load-test password) a
 login works and /me reads it back twice.
 
-    python -m app.smoke http://host:port [username]
+    python -m app.ops.smoke http://host:port [username]
 
 The password is read from SESSIONFLEET_LOADTEST_PASSWORD_FILE (or ..._PASSWORD); without one
 only readiness is checked (production installs create no load-test users). Used by the Helm
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from email.message import Message
@@ -43,15 +44,29 @@ def _request(
         return error.code, error.headers, {}
 
 
+def _patiently(
+    url: str, cookie: str | None = None, body: dict[str, str] | None = None, seconds: float = 60
+) -> tuple[int, Message, dict[str, object]]:
+    """A request retried while the answer is 503 + Retry-After (a failover or a rolling
+    restart under way: what any client should do), up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, headers, body_out = _request(url, cookie, body)
+        retry_after = headers.get("retry-after") if status == 503 else None
+        if retry_after is None or time.monotonic() + float(retry_after) > deadline:
+            return status, headers, body_out
+        time.sleep(float(retry_after))
+
+
 def main(base: str, user: str = "user-0001") -> str | None:
-    status, _, report = _request(f"{base}/readyz")
+    status, _, report = _patiently(f"{base}/readyz")
     if status != 200 or report.get("store") != "ok":
         return f"/readyz answered {status} {report}"
     password = _password()
     if password is None:
         print("ok: ready, the store answers (no load-test password: login not tried)")
         return None
-    status, headers, _ = _request(f"{base}/login", body={"username": user, "password": password})
+    status, headers, _ = _patiently(f"{base}/login", body={"username": user, "password": password})
     if status != 200:
         return f"login answered {status}"
     # The session cookie, not the device cookie a login also sets.
@@ -61,7 +76,7 @@ def main(base: str, user: str = "user-0001") -> str | None:
         return "login set no session cookie"
     served = set()
     for _ in range(2):
-        status, headers, body = _request(f"{base}/me", cookie=session[0])
+        status, headers, body = _patiently(f"{base}/me", cookie=session[0])
         if status != 200 or body.get("user") != user:
             return f"/me answered {status} {body}"
         served.add(headers.get("x-served-by", "?"))

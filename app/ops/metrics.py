@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .sessions import ReplicaCensus, StoreUnavailable
+from ..sessions import ReplicaCensus, StoreUnavailable
 from .version import version
 
 # Any other method is counted as OTHER: a label per client-chosen token would let anyone grow

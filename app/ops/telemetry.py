@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from .settings import Settings
+from ..settings import Settings
 
 EXCLUDED_URLS = "healthz,readyz,metrics"
 

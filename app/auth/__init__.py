@@ -1,0 +1,1 @@
+"""Who may log in: the user directory and login throttling."""

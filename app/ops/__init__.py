@@ -1,0 +1,1 @@
+"""Operating the app: metrics, tracing, logs, readiness, collector tuning, version, smoke check."""
