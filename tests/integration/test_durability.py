@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from app.sessions import Limits, RedisSessionStore
+from app.sessions import Limits, RedisSessionStore, StoreUnavailable
 from app.sessions.census import ReplicaCensus
 from app.sessions.errors import NotDurable
 from app.sessions.store import CommitRequest
@@ -114,3 +114,26 @@ async def test_a_commit_after_a_switch_of_master_reaches_the_new_master(tmp_path
 
 def _linked(replica: RedisServer) -> bool:
     return replica.client.info("replication").get("master_link_status") == "up"
+
+
+async def test_a_load_from_a_replica_is_refused_not_read_as_no_session(tmp_path: Path) -> None:
+    """Found on a real cluster: during a failover the app reached, under the master's name, a
+    pod that had just restarted as an (empty, syncing) replica; the load found nothing and three
+    logged-in users were answered 401 and had their cookie cleared. A load must only ever be
+    answered by a master."""
+    master = RedisServer(tmp_path / "m")
+    replica = RedisServer(tmp_path / "r", None, "--replicaof", "127.0.0.1", str(master.port))
+    try:
+        store = RedisSessionStore(
+            Redis.from_url(replica.url),
+            Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+            wait_replicas=0,
+            wait_timeout_ms=100,
+            deadline=0.5,
+        )
+        with pytest.raises(StoreUnavailable):
+            await store.load("a" * 32)  # a session the replica does not (yet) hold
+        await store.close()
+    finally:
+        replica.stop()
+        master.stop()

@@ -1,3 +1,4 @@
+#!lua
 -- Commit changed session fields atomically with per-field optimistic versions.
 -- KEYS[1] session hash.
 -- ARGV: token, mode ('n' create | 'u' update), idle_ms, lifetime_ms, max_bytes, nsets,

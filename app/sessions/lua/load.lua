@@ -1,4 +1,8 @@
+#!lua
 -- Load a session and slide its idle expiry, in one round trip.
+-- The shebang makes it a script that may write, which a replica refuses (READONLY) before
+-- running it: an (empty, syncing) replica reached under the master's name during a failover
+-- must not answer "no such session" (a bench cluster logged three users out that way).
 -- KEYS[1] session hash; ARGV[1] idle timeout (ms).
 -- Returns {created, end of life, field, value, ...} with the data fields only (metadata such
 -- as the commit tokens stays in Redis: less to send and parse per request), or false when
