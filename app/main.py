@@ -31,12 +31,10 @@ from .auth.throttle import (
 )
 from .auth.users import UserDirectory
 from .http.api_docs import add_api_docs
-from .http.body_limit import BodyLimitMiddleware
-from .http.origin_check import OriginCheckMiddleware
-from .http.served_by import ServedByMiddleware
+from .http.edge import Edge
 from .ops.gc_tuning import restore, tune_for_serving
 from .ops.logging_setup import configure_logging
-from .ops.metrics import HTTPMetricsMiddleware, MetricsPort, PrometheusObserver, metrics_endpoint
+from .ops.metrics import PrometheusObserver, metrics_endpoint
 from .ops.readiness import StoreHealth
 from .ops.telemetry import EXCLUDED_URLS, setup_tracing
 from .redis_client import Closer, make_redis
@@ -119,22 +117,19 @@ def _backoff(settings: Settings, free_failures: int) -> Backoff:
 
 
 class SessionfleetApp(FastAPI):
-    replica_name = ""
-    trusted_proxies: list[str] = []  # noqa: RUF012 (set per instance by create_app)
-    metrics_port = 0
-    metrics: ASGIApp | None = None
+    edge: dict[str, Any] = {}  # noqa: RUF012 (Edge's settings, set per instance by create_app)
+    trusted_proxies: list[str] = []  # noqa: RUF012 (likewise)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        if self.metrics_port and self.metrics is not None:
-            stack = MetricsPort(stack, self.metrics, self.metrics_port)
         if self.trusted_proxies:
             # The client address (login throttling) from X-Forwarded-For, believed only from
             # our own proxies: uvicorn's parser, applied here so every server behaves alike.
             # (uvicorn types ASGI apps more narrowly than Starlette: same protocol)
             stack = ProxyHeadersMiddleware(stack, self.trusted_proxies)  # type: ignore[arg-type,assignment]
-        # Outside Starlette's ServerErrorMiddleware: even an unexpected 500 says who served it.
-        return ServedByMiddleware(stack, self.replica_name)
+        # Outside Starlette's ServerErrorMiddleware: even an unexpected 500 says who served it
+        # and is counted.
+        return Edge(stack, **self.edge)
 
 
 async def internal_error(_: Request, exc: Exception) -> JSONResponse:
@@ -204,16 +199,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = SessionfleetApp(title="sessionfleet", lifespan=lifespan, docs_url=None, redoc_url=None)
     if settings.api_docs:
         add_api_docs(app)
-    app.replica_name = settings.replica_name
     app.trusted_proxies = _split(settings.trusted_proxies)
     app.add_exception_handler(Exception, internal_error)
     for module in (auth, cart, counter, sessions, health):
         app.include_router(module.router)
     document_session_cookie(app, manager.cookies.cookie_name)
     metrics = metrics_endpoint(store.count)
-    if settings.metrics_port:
-        app.metrics_port, app.metrics = settings.metrics_port, Route("/metrics", metrics)
-    else:
+    app.edge = {
+        "replica": settings.replica_name,
+        "max_body_bytes": MAX_BODY_BYTES,
+        "trusted_origins": frozenset(_split(settings.trusted_origins)),
+        "metrics": Route("/metrics", metrics) if settings.metrics_port else None,
+        "metrics_port": settings.metrics_port,
+    }
+    if not settings.metrics_port:
         app.add_route("/metrics", metrics, include_in_schema=False)
 
     @app.exception_handler(SessionError)
@@ -221,18 +220,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert isinstance(exc, SessionError)
         return error_response(exc, settings.retry_after)
 
-    # Added last = runs first: tracing, metrics, size and origin checks, then sessions (the
-    # replica header wraps them all: see SessionfleetApp).
+    # Inside the edge (see SessionfleetApp): tracing, then sessions.
     app.add_middleware(
         SessionMiddleware,
         manager=manager,
         store_deadline=settings.store_deadline,
         retry_after=settings.retry_after,
     )
-    trusted = frozenset(_split(settings.trusted_origins))
-    app.add_middleware(OriginCheckMiddleware, trusted_origins=trusted)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(HTTPMetricsMiddleware)
     if tracer_provider is not None:
         # Outermost: the server span covers everything, session spans nest inside it.
         app.add_middleware(

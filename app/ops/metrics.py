@@ -24,15 +24,11 @@ from prometheus_client import (
     multiprocess,
 )
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
 
 from ..sessions import ReplicaCensus, StoreUnavailable
 from .version import version
 
-# Any other method is counted as OTHER: a label per client-chosen token would let anyone grow
-# the metrics without bound.
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 ACTIVE_SESSIONS_MAX_AGE = 30.0  # seconds between counts of the store's sessions (a SCAN)
 
@@ -133,61 +129,6 @@ class PrometheusObserver:
         if self._master is not None and census.master != self._master:
             MASTER_CHANGES.inc()
         self._master = census.master
-
-
-class HTTPMetricsMiddleware:
-    """Times every HTTP request, labelled by route template (never the raw path)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            HTTP_LATENCY.labels(method, template, str(status)).observe(
-                time.perf_counter() - started
-            )
-
-
-class MetricsPort:
-    """With a port of their own, metrics are served there only and nothing else is: an
-    ingress that routes the app's port to the internet never exposes /metrics."""
-
-    def __init__(self, app: ASGIApp, metrics: ASGIApp, port: int) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.port = port
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            server = scope.get("server")
-            if server is not None and server[1] == self.port:
-                handler = self.metrics if scope["path"] == "/metrics" else _NOT_FOUND
-                await handler(scope, receive, send)
-                return
-            if scope["path"] == "/metrics":
-                await _NOT_FOUND(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-_NOT_FOUND = JSONResponse({"detail": "Not Found"}, status_code=404)
 
 
 def metrics_endpoint(
