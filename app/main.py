@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.routing import Route
@@ -20,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .api import auth, cart, counter, health, sessions
 from .api.auth import DeviceCookie
+from .api.deps import Services
 from .api.openapi import document_session_cookie
 from .api.order_book import MemoryOrderBook, OrderBook, RedisOrderBook
 from .auth.throttle import (
@@ -132,6 +135,18 @@ class SessionfleetApp(FastAPI):
         return Edge(stack, **self.edge)
 
 
+async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes the offending input and fails (a 500) on bytes that are
+    # not UTF-8, such as a body of the wrong content type: echo those lossily.
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors(), custom_encoder={bytes: _lossy_text})
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def _lossy_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 async def internal_error(_: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log (the server logs the re-raised exception), not the client.
     return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -155,23 +170,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         observer,
     )
     password = settings.loadtest_password
-    state: dict[str, Any] = {
-        "manager": manager,
-        "users": UserDirectory.from_file(
+    services = Services(
+        manager=manager,
+        users=UserDirectory.from_file(
             settings.users_file,
             loadtest_users=settings.loadtest_users,
             loadtest_password=password.get_secret_value() if password else None,
             concurrent_checks=settings.password_checks_per_worker,
         ),
-        "throttle": LoginThrottle(
+        throttle=LoginThrottle(
             backends.throttle,
             per_user=_backoff(settings, settings.login_max_failures_per_user),
             per_client=_backoff(settings, settings.login_max_failures_per_client),
             window_s=settings.login_failure_window,
             device_days=settings.login_known_device_days,
         ),
+        orders=backends.orders,
+    )
+    state: dict[str, Any] = {
+        "services": services,
         "device_cookie": DeviceCookie(settings.cookie_secure, settings.login_known_device_days),
-        "orders": backends.orders,
         "store_health": StoreHealth(
             store, grace=settings.readiness_grace, probe_timeout=settings.store_deadline
         ),
@@ -201,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         add_api_docs(app)
     app.trusted_proxies = _split(settings.trusted_proxies)
     app.add_exception_handler(Exception, internal_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     for module in (auth, cart, counter, sessions, health):
         app.include_router(module.router)
     document_session_cookie(app, manager.cookies.cookie_name)

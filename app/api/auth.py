@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from ..auth.users import USERNAME_PATTERN
-from .deps import CurrentUser, SessionDep, ThrottleDep, UsersDep
+from .deps import reply, services, session_of, user_session
 from .schemas import (
     JSON_BODY,
     LOGGED_IN,
@@ -20,8 +20,7 @@ from .schemas import (
     STATE_CHANGE,
     LoginResult,
     Me,
-    SessionTimes,
-    errors,
+    answers,
 )
 
 router = APIRouter(tags=["auth"])
@@ -61,17 +60,16 @@ class Credentials(BaseModel):
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-@router.post("/login", responses=errors(*JSON_BODY, 401, *STATE_CHANGE, 429, *SESSION))
-async def login(
-    credentials: Credentials,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    users: UsersDep,
-    throttle: ThrottleDep,
-) -> LoginResult:
+@router.post(
+    "/login",
+    response_model=None,
+    responses=answers(LoginResult, *JSON_BODY, 401, *STATE_CHANGE, 429, *SESSION),
+)
+async def login(credentials: Credentials, request: Request) -> Response:
     """Log in: a new session ID in the cookie (the old one stops working). Logging in as
     another user than the session's ends that session and starts an empty one."""
+    session, app = await session_of(request), services(request)
+    throttle, users = app.throttle, app.users
     client = request.client.host if request.client else "unknown"
     device_cookie: DeviceCookie = request.state.device_cookie
     attempt = await throttle.attempt(credentials.username, client, device_cookie.read(request))
@@ -82,21 +80,31 @@ async def login(
     if not await users.verify(credentials.username, credentials.password):
         await throttle.failed(attempt)
         raise HTTPException(401, "invalid username or password")
-    device_cookie.write(response, await throttle.succeeded(attempt))
+    token = await throttle.succeeded(attempt)
     session.log_in(credentials.username)  # a new session ID: no fixation
     session["login_at"] = int(time.time())
     await session.save()  # a login is acknowledged only once replicas hold it
-    return LoginResult(user=credentials.username)
+    response = reply({"user": credentials.username})
+    device_cookie.write(response, token)
+    return response
 
 
-@router.post("/logout", status_code=204, responses=errors(*STATE_CHANGE, *SESSION))
-async def logout(session: SessionDep) -> Response:
+@router.post(
+    "/logout",
+    status_code=204,
+    response_model=None,
+    responses=answers(None, *STATE_CHANGE, *SESSION, status=204),
+)
+async def logout(request: Request) -> Response:
     """End this session server-side and expire the cookie."""
-    session.invalidate()
+    (await session_of(request)).invalidate()
     return Response(status_code=204)
 
 
-@router.get("/me", responses=errors(*LOGGED_IN), openapi_extra=NEEDS_LOGIN)
-async def me(user: CurrentUser, session: SessionDep) -> Me:
-    times = SessionTimes(created_ms=session.created_ms, expires_at_ms=session.expires_at_ms)
-    return Me(user=user, login_at=session.get("login_at"), session=times)
+@router.get(
+    "/me", response_model=None, responses=answers(Me, *LOGGED_IN), openapi_extra=NEEDS_LOGIN
+)
+async def me(request: Request) -> Response:
+    user, session = await user_session(request)
+    times = {"created_ms": session.created_ms, "expires_at_ms": session.expires_at_ms}
+    return reply({"user": user, "login_at": session.get("login_at"), "session": times})

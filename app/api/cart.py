@@ -6,12 +6,12 @@ import secrets
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Response
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from ..sessions import SessionConflict, SessionTooLarge
-from .deps import CurrentUser, OrdersDep, SessionDep
-from .schemas import JSON_BODY, LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Cart, Order, errors
+from .deps import reply, services, user_session
+from .schemas import JSON_BODY, LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Cart, Order, answers
 
 router = APIRouter(tags=["cart"])
 
@@ -29,32 +29,40 @@ class CartLine(BaseModel):
     qty: Annotated[int, Field(ge=1, le=99)]
 
 
-def _cart_view(cart: dict[str, int] | None) -> Cart:
+def _cart_view(cart: dict[str, int] | None) -> Response:
     items = cart or {}
-    return Cart(items=items, count=sum(items.values()))
+    return reply({"items": items, "count": sum(items.values())})
 
 
-@router.get("/cart", responses=errors(*LOGGED_IN), openapi_extra=NEEDS_LOGIN)
-async def get_cart(_: CurrentUser, session: SessionDep) -> Cart:
+@router.get(
+    "/cart", response_model=None, responses=answers(Cart, *LOGGED_IN), openapi_extra=NEEDS_LOGIN
+)
+async def get_cart(request: Request) -> Response:
+    _, session = await user_session(request)
     return _cart_view(session.get("cart"))
 
 
 @router.post(
     "/cart/items",
-    responses={
-        **errors(*JSON_BODY, *LOGGED_IN, *STATE_CHANGE, 409),
-        200: {
-            "links": {
-                "RemoveAddedItem": {
-                    "operationId": "remove_item_cart_items__item_id__delete",
-                    "parameters": {"item_id": "$request.body#/item_id"},
-                }
+    response_model=None,
+    responses=answers(
+        Cart,
+        *JSON_BODY,
+        *LOGGED_IN,
+        *STATE_CHANGE,
+        409,
+        links={
+            "RemoveAddedItem": {
+                "operationId": "remove_item_cart_items__item_id__delete",
+                "parameters": {"item_id": "$request.body#/item_id"},
             }
         },
-    },
+    ),
     openapi_extra=NEEDS_LOGIN,
 )
-async def add_item(line: CartLine, _: CurrentUser, session: SessionDep) -> Cart:
+async def add_item(line: CartLine, request: Request) -> Response:
+    _, session = await user_session(request)
+
     def add(cart: dict[str, int] | None) -> dict[str, int]:
         cart = dict(cart or {})
         qty = cart.get(line.item_id, 0) + line.qty
@@ -75,14 +83,14 @@ async def add_item(line: CartLine, _: CurrentUser, session: SessionDep) -> Cart:
 
 @router.delete(
     "/cart/items/{item_id}",
-    responses=errors(*LOGGED_IN, *STATE_CHANGE, 404, 409),
+    response_model=None,
+    responses=answers(Cart, *LOGGED_IN, *STATE_CHANGE, 404, 409),
     openapi_extra=NEEDS_LOGIN,
 )
 async def remove_item(
-    item_id: Annotated[str, Path(pattern=ITEM_ID_PATTERN)],
-    _: CurrentUser,
-    session: SessionDep,
-) -> Cart:
+    item_id: Annotated[str, Path(pattern=ITEM_ID_PATTERN)], request: Request
+) -> Response:
+    _, session = await user_session(request)
     if item_id not in (session.get("cart") or {}):
         raise HTTPException(404, "item not in cart")
 
@@ -97,39 +105,40 @@ async def remove_item(
 @router.post(
     "/checkout",
     status_code=201,
-    responses={
-        **errors(*LOGGED_IN, *STATE_CHANGE, 409),
-        201: {
-            "description": "The order; the same one again for a repeated Idempotency-Key.",
-            "headers": {
-                "Idempotent-Replayed": {
-                    "description": "`true` when this key's order was placed before.",
-                    "schema": {"type": "string", "enum": ["true"]},
-                }
-            },
+    response_model=None,
+    responses=answers(
+        Order,
+        *LOGGED_IN,
+        *STATE_CHANGE,
+        409,
+        status=201,
+        description="The order; the same one again for a repeated Idempotency-Key.",
+        headers={
+            "Idempotent-Replayed": {
+                "description": "`true` when this key's order was placed before.",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
         },
-    },
+    ),
     openapi_extra=NEEDS_LOGIN,
 )
 async def checkout(
-    response: Response,
     idempotency_key: Annotated[
         str, Header(pattern=r"^[A-Za-z0-9_.:-]{8,64}$", alias="Idempotency-Key")
     ],
-    user: CurrentUser,
-    session: SessionDep,
-    orders: OrdersDep,
-) -> Order:
+    request: Request,
+) -> Response:
     """Turns the cart into an order once per Idempotency-Key: a repeat, on any replica,
     even while the first is still running, returns the first order."""
+    user, session = await user_session(request)
+    orders = services(request).orders
     for _attempt in range(3):
         checkouts: dict[str, str] = session.get("checkouts") or {}
         if idempotency_key in checkouts:
             placed = await orders.get(user, checkouts[idempotency_key])
             if placed is None:
                 raise HTTPException(409, "this Idempotency-Key's order is no longer kept")
-            response.headers["Idempotent-Replayed"] = "true"
-            return Order.model_validate(placed)
+            return reply(placed, 201, {"Idempotent-Replayed": "true"})
         cart = session.get("cart") or {}
         if not cart:
             raise HTTPException(409, "cart is empty")
@@ -147,7 +156,7 @@ async def checkout(
         session["cart"] = {}
         try:
             await session.save()  # the cart empties and the record appears together, or not
-            return Order.model_validate(order)
+            return reply(order, 201)
         except SessionConflict:
             await session.reload()  # a twin request (or a cart change) won: look again
     raise HTTPException(409, "checkout kept conflicting, retry")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from .deps import CurrentUser, SessionDep
-from .schemas import LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Counter, errors
+from .deps import reply, user_session
+from .schemas import LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Counter, answers
 
 router = APIRouter(tags=["counter"])
 
@@ -15,9 +15,13 @@ def _increment(value: int | None) -> int:
 
 
 @router.post(
-    "/counter", responses=errors(*LOGGED_IN, *STATE_CHANGE, 409), openapi_extra=NEEDS_LOGIN
+    "/counter",
+    response_model=None,
+    responses=answers(Counter, *LOGGED_IN, *STATE_CHANGE, 409),
+    openapi_extra=NEEDS_LOGIN,
 )
-async def increment(_: CurrentUser, session: SessionDep) -> Counter:
+async def increment(request: Request) -> Response:
+    _, session = await user_session(request)
     session.apply("counter", _increment)
     await session.save()  # a concurrent increment re-applies ours: answer the stored value
-    return Counter(counter=session["counter"])
+    return reply({"counter": session["counter"]})

@@ -1,10 +1,17 @@
-"""Dependencies as `Annotated` aliases, so route signatures read like prose."""
+"""What a route reaches through its request: the session (loaded), the logged-in user, the
+app's services, and the JSON answer. Plain calls, not FastAPI dependencies: solving a
+dependency graph on every request, and validating every answer against its model, cost more
+than the session layer itself (docs/benchmarks.md). The models still document each answer
+in the OpenAPI document (`schemas.py`), and the schemathesis run checks that they match."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request
+import orjson
+from fastapi import HTTPException, Request
+from starlette.responses import Response
 
 from ..auth.throttle import LoginThrottle
 from ..auth.users import UserDirectory
@@ -12,37 +19,33 @@ from ..sessions import Session, SessionManager
 from .order_book import OrderBook
 
 
-async def _session(request: Request) -> Session:
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the routes use, made once at start-up (the lifespan state's "services")."""
+
+    manager: SessionManager
+    users: UserDirectory
+    throttle: LoginThrottle
+    orders: OrderBook
+
+
+def services(request: Request) -> Services:
+    return request.scope["state"]["services"]  # type: ignore[no-any-return]
+
+
+async def session_of(request: Request) -> Session:
     session: Session = request.scope["session"]
     return await session.load()
 
 
-async def _current_user(session: Annotated[Session, Depends(_session)]) -> str:
+async def user_session(request: Request) -> tuple[str, Session]:
+    """The logged-in user and their session; 401 when anonymous."""
+    session = await session_of(request)
     user = session.user_id
     if user is None:
         raise HTTPException(401, "not logged in")
-    return user
+    return user, session
 
 
-def _manager(request: Request) -> SessionManager:
-    return request.state.manager  # type: ignore[no-any-return]
-
-
-def _users(request: Request) -> UserDirectory:
-    return request.state.users  # type: ignore[no-any-return]
-
-
-def _orders(request: Request) -> OrderBook:
-    return request.state.orders  # type: ignore[no-any-return]
-
-
-def _throttle(request: Request) -> LoginThrottle:
-    return request.state.throttle  # type: ignore[no-any-return]
-
-
-SessionDep = Annotated[Session, Depends(_session)]
-CurrentUser = Annotated[str, Depends(_current_user)]
-ManagerDep = Annotated[SessionManager, Depends(_manager)]
-UsersDep = Annotated[UserDirectory, Depends(_users)]
-ThrottleDep = Annotated[LoginThrottle, Depends(_throttle)]
-OrdersDep = Annotated[OrderBook, Depends(_orders)]
+def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")

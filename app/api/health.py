@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 
 from ..ops.readiness import StoreHealth
 from ..ops.version import version
-from .schemas import RETRY_AFTER, Health, Readiness
+from .deps import reply
+from .schemas import RETRY_AFTER, Health, Readiness, answers
 
 router = APIRouter(tags=["health"])
 
 
-@router.head("/healthz")
-@router.get("/healthz")
-async def healthz() -> Health:
+@router.head("/healthz", response_model=None, responses=answers(Health))
+@router.get("/healthz", response_model=None, responses=answers(Health))
+async def healthz() -> Response:
     """The process answers (and says which version it runs). Nothing else is checked: a
     restart would not fix the store."""
-    return Health(status="ok", version=version())
+    return reply({"status": "ok", "version": version()})
 
 
 _NOT_READY: dict[int | str, dict[str, Any]] = {
@@ -31,13 +31,13 @@ _NOT_READY: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.head("/readyz", response_model=Readiness, responses=_NOT_READY)
-@router.get("/readyz", response_model=Readiness, responses=_NOT_READY)
-async def readyz(request: Request) -> JSONResponse:
+@router.head("/readyz", response_model=None, responses={**answers(Readiness), **_NOT_READY})
+@router.get("/readyz", response_model=None, responses={**answers(Readiness), **_NOT_READY})
+async def readyz(request: Request) -> Response:
     """Ready while the store answers, or answered within the readiness grace (a failover is
     ridden out, not reported as every replica down at once)."""
     health: StoreHealth = request.state.store_health
     report: dict[str, Any] = await health.check()
     status = 200 if report["ready"] else 503
     headers = {"Retry-After": str(request.state.retry_after)} if status == 503 else None
-    return JSONResponse(report, status_code=status, headers=headers)
+    return reply(report, status, headers)

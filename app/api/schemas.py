@@ -32,6 +32,17 @@ _DESCRIPTIONS = {
 }
 
 
+def answers(
+    model: type[BaseModel] | None, *codes: int, status: int = 200, **success: Any
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that returns its own Response: its success answer (`model`,
+    plus e.g. `links` or `headers`) and each error status it can give besides 422."""
+    ok: dict[str, Any] = {"description": "Success", **success}
+    if model is not None:
+        ok["model"] = model
+    return {status: ok, **errors(*codes)}
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status it can answer besides success and 422."""
     documented: dict[int | str, dict[str, Any]] = {}

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 
-from .deps import CurrentUser, ManagerDep, SessionDep
-from .schemas import (
-    LOGGED_IN,
-    NEEDS_LOGIN,
-    STATE_CHANGE,
-    Revoked,
-    SessionEntry,
-    SessionList,
-    errors,
-)
+from .deps import reply, services, user_session
+from .schemas import LOGGED_IN, NEEDS_LOGIN, STATE_CHANGE, Revoked, SessionList, answers
 
 router = APIRouter(tags=["sessions"])
 
@@ -32,35 +24,37 @@ _REVOCABLE = {
 
 @router.get(
     "/sessions",
-    responses={**errors(*LOGGED_IN), 200: {"links": _REVOCABLE}},
+    response_model=None,
+    responses=answers(SessionList, *LOGGED_IN, links=_REVOCABLE),
     openapi_extra=NEEDS_LOGIN,
 )
-async def list_sessions(user: CurrentUser, session: SessionDep, manager: ManagerDep) -> SessionList:
+async def list_sessions(request: Request) -> Response:
     """The user's live sessions, oldest first."""
-    infos = await manager.list_user_sessions(user)
-    return SessionList(
-        sessions=[
-            SessionEntry(
-                id=info.key,  # the store key: names a session, cannot be used as a cookie
-                current=info.key == session.key,
-                created_ms=info.created_ms,
-                expires_at_ms=info.expires_at_ms,
-                idle_expires_at_ms=info.idle_expires_at_ms,
-            )
-            for info in infos
-        ]
-    )
+    user, session = await user_session(request)
+    infos = await services(request).manager.list_user_sessions(user)
+    entries = [
+        {
+            "id": info.key,  # the store key: names a session, cannot be used as a cookie
+            "current": info.key == session.key,
+            "created_ms": info.created_ms,
+            "expires_at_ms": info.expires_at_ms,
+            "idle_expires_at_ms": info.idle_expires_at_ms,
+        }
+        for info in infos
+    ]
+    return reply({"sessions": entries})
 
 
 @router.delete(
     "/sessions/{ref}",
     status_code=204,
-    responses=errors(*LOGGED_IN, *STATE_CHANGE, 404),
+    response_model=None,
+    responses=answers(None, *LOGGED_IN, *STATE_CHANGE, 404, status=204),
     openapi_extra=NEEDS_LOGIN,
 )
-async def revoke_session(
-    ref: SessionRef, user: CurrentUser, session: SessionDep, manager: ManagerDep
-) -> Response:
+async def revoke_session(ref: SessionRef, request: Request) -> Response:
+    user, session = await user_session(request)
+    manager = services(request).manager
     if ref == session.key:
         session.invalidate()
     elif ref in {info.key for info in await manager.list_user_sessions(user)}:
@@ -70,9 +64,15 @@ async def revoke_session(
     return Response(status_code=204)
 
 
-@router.post("/logout-all", responses=errors(*LOGGED_IN, *STATE_CHANGE), openapi_extra=NEEDS_LOGIN)
-async def logout_all(user: CurrentUser, session: SessionDep, manager: ManagerDep) -> Revoked:
+@router.post(
+    "/logout-all",
+    response_model=None,
+    responses=answers(Revoked, *LOGGED_IN, *STATE_CHANGE),
+    openapi_extra=NEEDS_LOGIN,
+)
+async def logout_all(request: Request) -> Response:
     """Sign out every session of the user, this one included."""
-    revoked = await manager.revoke_all(user)
+    user, session = await user_session(request)
+    revoked = await services(request).manager.revoke_all(user)
     session.invalidate()  # also expires this client's cookie
-    return Revoked(revoked=len(revoked))
+    return reply({"revoked": len(revoked)})
