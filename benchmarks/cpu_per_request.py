@@ -101,11 +101,17 @@ def main() -> None:
     os.environ["BENCH_PASSWORD"] = PASSWORD
     with tempfile.TemporaryDirectory(prefix="sf-cpu-") as tmp:
         redis = RedisServer(Path(tmp))
+        # The production app's commits wait for this replica's acknowledgement (WAIT 1).
+        replica = RedisServer(
+            Path(tmp) / "replica", None, "--replicaof", "127.0.0.1", str(redis.port)
+        )
+        os.environ["BENCH_WAIT_REPLICAS"] = "1"
         try:
             table = {
                 v: uvloop.run(_variant(v, redis.url, args.requests, args.rounds)) for v in VARIANTS
             }
         finally:
+            replica.stop()
             redis.stop()
     report = {
         "cpu_us_per_request": table,

@@ -77,6 +77,34 @@ class Bench:
         )
         self.redis = redis.Redis(port=self.redis_port)
         wait_until(lambda: bool(self.redis.ping()), 10, "redis")
+        # A replica, so the production app's commits wait for its acknowledgement (WAIT 1),
+        # as they do behind Sentinel.
+        replica_port = free_port()
+        self.procs.append(
+            Proc(
+                pinned(
+                    1,
+                    [
+                        server,
+                        "--port",
+                        str(replica_port),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--replicaof",
+                        "127.0.0.1",
+                        str(self.redis_port),
+                    ],
+                ),
+                self.workdir / "replica.log",
+            )
+        )
+        wait_until(
+            lambda: redis.Redis(port=self.redis_port).info("replication")["connected_slaves"] == 1,
+            20,
+            "the replica",
+        )
         # Marks the end of a MONITOR count; connected now, so its handshake is not counted.
         self.marker = redis.Redis(port=self.redis_port, single_connection_client=True)
         self.marker.ping()
@@ -87,6 +115,7 @@ class Bench:
                 "BENCH_REDIS_URL": self.redis_url,
                 "BENCH_PASSWORD": PASSWORD,
                 "BENCH_GC": self.gc,
+                "BENCH_WAIT_REPLICAS": "1",
                 "SESSIONFLEET_LOG_LEVEL": "WARNING",
             }
             args = [
