@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from pydantic import SecretStr
 from starlette.routing import Route
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -40,20 +41,21 @@ from .ops.logging_setup import configure_logging
 from .ops.metrics import PrometheusObserver, metrics_endpoint
 from .ops.readiness import StoreHealth
 from .ops.telemetry import EXCLUDED_URLS, setup_tracing
-from .redis_client import Closer, make_redis
 from .sessions import (
     CookiePolicy,
     Limits,
     MemorySessionStore,
+    RedisOptions,
     RedisSessionStore,
     SessionConfig,
     SessionError,
     SessionManager,
     SessionMiddleware,
+    SessionObserver,
     SessionStore,
+    connect,
     error_response,
 )
-from .sessions.observer import SessionObserver
 from .settings import Settings
 
 log = logging.getLogger("sessionfleet")
@@ -68,7 +70,7 @@ class Backends:
     store: SessionStore
     throttle: ThrottleStore
     orders: OrderBook
-    closers: list[Closer]
+    closers: list[Callable[[], Awaitable[None]]]
 
 
 def make_backends(settings: Settings, observer: SessionObserver) -> Backends:
@@ -90,7 +92,8 @@ def make_backends(settings: Settings, observer: SessionObserver) -> Backends:
         return Backends(
             MemorySessionStore(limits), MemoryThrottleStore(), MemoryOrderBook(retention), []
         )
-    client, closers, census = make_redis(settings)
+    redis = connect(redis_options(settings))
+    client = redis.client
     store = RedisSessionStore(
         client,
         limits,
@@ -98,7 +101,7 @@ def make_backends(settings: Settings, observer: SessionObserver) -> Backends:
         wait_timeout_ms=settings.redis_wait_timeout_ms,
         deadline=settings.store_deadline,
         observer=observer,
-        census=census,
+        census=redis.census,
     )
     orders = RedisOrderBook(
         client,
@@ -108,7 +111,26 @@ def make_backends(settings: Settings, observer: SessionObserver) -> Backends:
         deadline=settings.store_deadline,
     )
     throttle = RedisThrottleStore(client, settings.store_deadline)
-    return Backends(store, throttle, orders, [store.batcher.close, *closers])
+    return Backends(store, throttle, orders, [store.close, redis.close])
+
+
+def redis_options(settings: Settings) -> RedisOptions:
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    return RedisOptions(
+        url=settings.redis_url,
+        sentinels=settings.sentinel_addresses,
+        master_name=settings.redis_master_name,
+        username=settings.redis_username,
+        password=secret(settings.redis_password),
+        sentinel_password=secret(settings.sentinel_password),
+        tls=settings.redis_tls,
+        tls_ca_file=settings.redis_tls_ca_file,
+        socket_timeout=settings.redis_socket_timeout,
+        connect_timeout=settings.redis_connect_timeout,
+        max_connections=settings.redis_max_connections,
+    )
 
 
 def _backoff(settings: Settings, free_failures: int) -> Backoff:
@@ -221,7 +243,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     for module in (auth, cart, counter, sessions, health):
-        app.include_router(module.router)
+        # The routes themselves, not the router: an included router is one more level every
+        # request's route lookup walks through.
+        app.router.routes.extend(module.router.routes)
     document_session_cookie(app, manager.cookies.cookie_name)
     metrics = metrics_endpoint(store.count)
     app.edge = {

@@ -23,7 +23,7 @@ import uvloop
 from app.ops.gc_tuning import restore, tune_for_serving
 from benchmarks.session_apps import BUILDERS, session_cookie
 from benchmarks.sessions_bench import ENDPOINTS, PASSWORD, VARIANTS
-from tests.support.processes import RedisServer
+from harness.processes import ReplicatedRedis
 
 CONCURRENCY = 32
 
@@ -100,19 +100,16 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["BENCH_PASSWORD"] = PASSWORD
     with tempfile.TemporaryDirectory(prefix="sf-cpu-") as tmp:
-        redis = RedisServer(Path(tmp))
-        # The production app's commits wait for this replica's acknowledgement (WAIT 1).
-        replica = RedisServer(
-            Path(tmp) / "replica", None, "--replicaof", "127.0.0.1", str(redis.port)
-        )
-        os.environ["BENCH_WAIT_REPLICAS"] = "1"
+        fleet = ReplicatedRedis(Path(tmp))
+        # The production app runs behind the Sentinel: commits acknowledged by the replica.
+        os.environ["BENCH_SENTINELS"] = fleet.sentinels
         try:
             table = {
-                v: uvloop.run(_variant(v, redis.url, args.requests, args.rounds)) for v in VARIANTS
+                v: uvloop.run(_variant(v, fleet.master.url, args.requests, args.rounds))
+                for v in VARIANTS
             }
         finally:
-            replica.stop()
-            redis.stop()
+            fleet.stop()
     report = {
         "cpu_us_per_request": table,
         "setup": {"requests": args.requests, "rounds": args.rounds, "concurrency": CONCURRENCY},

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.ha_cluster import LOAD_PASSWORD, HACluster, wait_for_new_master
-from tests.support.load import UserLog, drive, login, write_outage
+from harness.ha_cluster import LOAD_PASSWORD, HACluster, wait_for_new_master
+from harness.load import UserLog, drive, login, write_outage
 
 
 async def run(

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from app.sessions import Limits, RedisSessionStore
 from app.sessions.cookies import new_session_id, store_key_of
 from app.sessions.store import CommitRequest
-from tests.support.processes import RedisServer
+from harness.processes import RedisServer
 
 BATCH = 100
 PAYLOAD: dict[str, Any] = {

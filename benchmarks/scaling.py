@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from benchmarks.session_apps import session_cookie
-from tests.support.ha_cluster import LOAD_PASSWORD, HACluster
-from tests.support.processes import ROOT, AppServer, RedisServer
+from harness.ha_cluster import LOAD_PASSWORD, HACluster
+from harness.processes import ROOT, AppServer, RedisServer
 
 LUA = ROOT / "benchmarks" / "wrk_sessions.lua"
 ENDPOINTS = {"read+write": ("POST", "/counter"), "read": ("GET", "/me")}

@@ -173,12 +173,14 @@ def _ours_app(redis_url: str) -> Any:
     from app.main import create_app
     from app.settings import Settings
 
-    # As the chart runs it: commits acknowledged by a replica (the harness starts one), metrics
-    # on a port of their own; everything else at its production default.
+    # As the chart runs it: behind Sentinel, commits acknowledged by the replica and checked
+    # against the Sentinels' census (the harness starts a master, a replica and a Sentinel),
+    # metrics on a port of their own; everything else at its production default.
+    sentinels = os.environ.get("BENCH_SENTINELS")
     return create_app(
         Settings(
-            redis_url=redis_url,
-            redis_wait_replicas=int(os.environ.get("BENCH_WAIT_REPLICAS", "0")),
+            redis_url=None if sentinels else redis_url,
+            redis_sentinels=sentinels,
             metrics_port=9090,
             cookie_secure=False,
             loadtest_users=10_000,

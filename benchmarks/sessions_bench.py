@@ -29,7 +29,7 @@ import httpx
 import redis
 
 from benchmarks.session_apps import session_cookie
-from tests.support.processes import ROOT, Proc, free_port, port_open, wait_until
+from harness.processes import ROOT, Proc, ReplicatedRedis, free_port, port_open, wait_until
 
 VARIANTS = ["none", "starlette", "starsessions", "ours-memory", "ours-redis", "ours-app"]
 ENDPOINTS = {"read+write": ("POST", "/counter"), "read": ("GET", "/me")}
@@ -60,51 +60,16 @@ class Bench:
         self.connections = connections
         self.sessions = sessions
         self.procs: list[Proc] = []
-        self.redis_port = free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.ports: dict[str, int] = {}
         self.cookie_files: dict[str, Path] = {}
 
     def start(self) -> None:
-        server = shutil.which("redis-server") or "redis-server"
-        self.procs.append(
-            Proc(
-                pinned(
-                    1, [server, "--port", str(self.redis_port), "--save", "", "--appendonly", "no"]
-                ),
-                self.workdir / "redis.log",
-            )
-        )
+        # Master, replica and Sentinel on wrk's CPU: the production app's commits wait for the
+        # replica's acknowledgement and ask the Sentinel, as they do behind Sentinel.
+        self.fleet = ReplicatedRedis(self.workdir / "redis", cpu=1)
+        self.redis_port = self.fleet.master.port
+        self.redis_url = self.fleet.master.url
         self.redis = redis.Redis(port=self.redis_port)
-        wait_until(lambda: bool(self.redis.ping()), 10, "redis")
-        # A replica, so the production app's commits wait for its acknowledgement (WAIT 1),
-        # as they do behind Sentinel.
-        replica_port = free_port()
-        self.procs.append(
-            Proc(
-                pinned(
-                    1,
-                    [
-                        server,
-                        "--port",
-                        str(replica_port),
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--replicaof",
-                        "127.0.0.1",
-                        str(self.redis_port),
-                    ],
-                ),
-                self.workdir / "replica.log",
-            )
-        )
-        wait_until(
-            lambda: redis.Redis(port=self.redis_port).info("replication")["connected_slaves"] == 1,
-            20,
-            "the replica",
-        )
         # Marks the end of a MONITOR count; connected now, so its handshake is not counted.
         self.marker = redis.Redis(port=self.redis_port, single_connection_client=True)
         self.marker.ping()
@@ -115,7 +80,7 @@ class Bench:
                 "BENCH_REDIS_URL": self.redis_url,
                 "BENCH_PASSWORD": PASSWORD,
                 "BENCH_GC": self.gc,
-                "BENCH_WAIT_REPLICAS": "1",
+                "BENCH_SENTINELS": self.fleet.sentinels,
                 "SESSIONFLEET_LOG_LEVEL": "WARNING",
             }
             args = [
@@ -219,6 +184,7 @@ class Bench:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
+        self.fleet.stop()
 
 
 def _paired_ratio(runs: list[dict[str, float]], base: list[dict[str, float]], digits: int) -> float:

@@ -11,7 +11,7 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from app.settings import Settings
-from tests.support.processes import RedisServer
+from harness.processes import RedisServer
 
 LOAD_PASSWORD = "correct horse battery staple"
 REDIS_FIXTURES = {"redis_server", "redis_db"}

@@ -15,8 +15,7 @@ from typing import Any, Protocol
 import orjson
 from redis.asyncio import Redis
 
-from ..sessions import NotDurable
-from ..sessions.redis_retry import with_retry
+from ..sessions import NotDurable, with_retry
 
 
 class OrderBook(Protocol):

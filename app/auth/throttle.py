@@ -20,7 +20,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from ..sessions.redis_retry import with_retry
+from ..sessions import with_retry
 
 DEVICE_TOKEN_BYTES = 32
 

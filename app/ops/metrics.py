@@ -100,12 +100,18 @@ class PrometheusObserver:
     def __init__(self) -> None:
         self._master: tuple[str, int] | None = None
         BUILD_INFO.labels(version=version()).set(1)
+        # The per-request series, looked up once (`labels()` takes a lock and builds a key).
+        self._loads = {f: SESSION_LOAD.labels(found=str(f).lower()) for f in (True, False)}
+        self._commits: dict[str, Histogram] = {}
 
     def loaded(self, seconds: float, found: bool) -> None:
-        SESSION_LOAD.labels(found=str(found).lower()).observe(seconds)
+        self._loads[found].observe(seconds)
 
     def committed(self, seconds: float, mode: str, conflicts: int) -> None:
-        SESSION_COMMIT.labels(mode=mode).observe(seconds)
+        series = self._commits.get(mode)
+        if series is None:
+            series = self._commits[mode] = SESSION_COMMIT.labels(mode=mode)
+        series.observe(seconds)
 
     def conflict(self, outcome: str) -> None:
         CONFLICTS.labels(outcome=outcome).inc()

@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..sessions import SessionStore, StoreUnavailable
-from ..sessions.deadline import request_budget
+from ..sessions import SessionStore, StoreUnavailable, request_budget
 
 
 class StoreHealth:

@@ -2,7 +2,9 @@
 per-user index, Redis (standalone or Sentinel) or in-memory stores. No FastAPI needed."""
 
 from .census import ReplicaCensus
+from .connect import RedisConnection, RedisOptions, connect
 from .cookies import CookiePolicy
+from .deadline import request_budget
 from .errors import (
     NotDurable,
     SessionConflict,
@@ -15,6 +17,7 @@ from .manager import SessionConfig, SessionManager
 from .memory_store import MemorySessionStore
 from .middleware import SessionMiddleware
 from .observer import SessionObserver
+from .redis_retry import with_retry
 from .redis_store import RedisSessionStore
 from .responses import error_response
 from .session import Session
@@ -25,6 +28,8 @@ __all__ = [
     "Limits",
     "MemorySessionStore",
     "NotDurable",
+    "RedisConnection",
+    "RedisOptions",
     "RedisSessionStore",
     "ReplicaCensus",
     "Session",
@@ -39,5 +44,8 @@ __all__ = [
     "SessionStore",
     "SessionTooLarge",
     "StoreUnavailable",
+    "connect",
     "error_response",
+    "request_budget",
+    "with_retry",
 ]

@@ -81,17 +81,13 @@ class SessionManager:
             current.set_attribute("session.key_prefix", key_prefix(session.key))
             stored = await self.store.load(session.key) if session.key else None
             decoded = _decode(session.key, stored) if stored else None
-            session.loaded = True
             found = stored is not None and decoded is not None
             current.set_attribute("session.found", found)
             self.observer.loaded(time.perf_counter() - started, found)
             if stored is None or decoded is None:
-                if session.presented:
-                    session.cookie = "clear"  # unknown or expired: stop the client sending it
+                session.not_found()
                 return
-            session.exists = True
-            session.data, session.versions = decoded
-            session.created_ms, session.expires_at_ms = stored.created_ms, stored.expires_at_ms
+            session.found(*decoded, stored.created_ms, stored.expires_at_ms)
             current.set_attribute("session.keys", len(session.data))
 
     async def save(self, session: Session) -> None:
@@ -121,13 +117,12 @@ class SessionManager:
             await self.store.delete([key])
             if user:
                 await self.store.index_remove(user, [key])
-            session.invalidated = None
-            session.cookie = "clear"
+            session.ended()
         if session.rotate_requested or (session.changed and not session.exists):
             if session.data or session.exists:
                 await self._create(session)
-            session.rotate_requested = False
-            session.changed.clear()
+            else:
+                session.committed(0)  # nothing to store: an emptied anonymous session
         elif session.changed:
             return await self._update(session)
         return 0
@@ -156,9 +151,7 @@ class SessionManager:
                 await self.store.delete([old_key])
                 if user:
                     await self.store.index_remove(user, [old_key])
-        session.id, session.key, session.exists = new_id, new_key, True
-        session.versions = dict.fromkeys(session.data, result.version)
-        session.cookie = "set"
+        session.moved(new_id, result.version)
 
     async def _update(self, session: Session) -> int:
         assert session.key is not None
@@ -184,12 +177,7 @@ class SessionManager:
                     request.deletes[name] = expected
             result = await self.store.commit(key, request)
             if result.ok:
-                for name in session.changed:
-                    if name in session.data:
-                        session.versions[name] = result.version
-                    else:
-                        session.versions.pop(name, None)
-                session.changed.clear()
+                session.committed(result.version)
                 return attempt - 1
             self._reapply(session, result.conflicts)
             await asyncio.sleep(random.uniform(0, _CONFLICT_PAUSE_S * attempt))  # noqa: S311
@@ -204,8 +192,7 @@ class SessionManager:
         self.observer.conflict("reapplied")
         for name, current in conflicts.items():
             fresh = orjson.loads(current[1]) if current else None
-            session.versions[name] = current[0] if current else 0
-            session.data[name] = session.updaters[name](fresh)
+            session.rebased(name, current[0] if current else 0, fresh)
 
     async def list_user_sessions(self, user: str) -> list[SessionInfo]:
         return await self.store.index_list(user)

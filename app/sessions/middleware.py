@@ -47,7 +47,7 @@ class SessionMiddleware:
                 except SessionError as exc:
                     replaced = True
                     if isinstance(exc, SessionEnded):
-                        session.cookie = "clear"
+                        session.ended()
                     response = error_response(exc, self.retry_after)
                     self._add_cookie(response.headers, session)
                     await response(scope, receive, send)

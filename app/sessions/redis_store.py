@@ -308,8 +308,8 @@ class RedisSessionStore:
             raise rx.ReadOnlyError("READONLY connected node is not a master")
 
     async def close(self) -> None:
+        """Closes the store's own connection; the client it was given is its owner's."""
         await self.batcher.close()
-        await self.client.aclose()
 
 
 def _now_ms() -> int:

@@ -12,20 +12,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .cookies import store_key_of
 from .errors import SessionNotLoaded
 
-if TYPE_CHECKING:
-    from .manager import SessionManager
+
+class SessionBackend(Protocol):
+    """What a session asks of whoever loads and commits it (`SessionManager`). It reports back
+    through the session's own methods below: only the session writes its state."""
+
+    async def load(self, session: Session) -> None: ...
+
+    async def save(self, session: Session) -> None: ...
+
 
 USER_KEY = "@user"  # reserved: the user a session is logged in as (drives the user index)
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 
 
 class Session(MutableMapping[str, Any]):
-    def __init__(self, manager: SessionManager, session_id: str | None) -> None:
+    def __init__(self, manager: SessionBackend, session_id: str | None) -> None:
         self._manager = manager
         self.id = session_id  # the raw ID: never log it, never store it
         self.key = store_key_of(session_id) if session_id else None
@@ -135,6 +142,51 @@ class Session(MutableMapping[str, Any]):
         """Move the data to a new ID at commit; the old ID stops working."""
         self._require_loaded()
         self.rotate_requested = True
+
+    # --- what the backend reports ------------------------------------------------------------
+
+    def found(
+        self, data: dict[str, Any], versions: dict[str, int], created_ms: int, expires_at_ms: int
+    ) -> None:
+        """Loaded from the store."""
+        self.loaded = self.exists = True
+        self.data, self.versions = data, versions
+        self.created_ms, self.expires_at_ms = created_ms, expires_at_ms
+
+    def not_found(self) -> None:
+        """Loaded: nothing stored (new, expired or unknown)."""
+        self.loaded = True
+        if self.presented:
+            self.cookie = "clear"  # unknown or expired: stop the client sending it
+
+    def ended(self) -> None:
+        """Its invalidation is done: deleted server-side, the client to drop its cookie."""
+        self.invalidated = None
+        self.cookie = "clear"
+
+    def moved(self, session_id: str, version: int) -> None:
+        """Its data now lives under a new ID (created or rotated), all at `version`."""
+        self.id, self.key, self.exists = session_id, store_key_of(session_id), True
+        self.versions = dict.fromkeys(self.data, version)
+        self.changed.clear()
+        self.rotate_requested = False
+        self.cookie = "set"
+
+    def committed(self, version: int) -> None:
+        """Its changed keys are stored, at `version`."""
+        for name in self.changed:
+            if name in self.data:
+                self.versions[name] = version
+            else:
+                self.versions.pop(name, None)
+        self.changed.clear()
+        self.rotate_requested = False
+
+    def rebased(self, name: str, version: int, value: Any) -> None:
+        """A concurrent commit changed `name` first: re-apply this request's update to what it
+        stored (`value` at `version`) before committing again."""
+        self.versions[name] = version
+        self.data[name] = self.updaters[name](value)
 
     def invalidate(self) -> None:
         """Delete the session server-side and expire the cookie; the request goes on as a

@@ -11,8 +11,8 @@ import kubernetes_validate
 import pytest
 from helm_python.chart import lint
 
-from tests.support.helm import CLUSTER_APIS
-from tests.support.helm import render as support_render
+from harness.helm import CLUSTER_APIS
+from harness.helm import render as support_render
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "sessionfleet"

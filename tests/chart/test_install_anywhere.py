@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.helm import CLUSTER_APIS, GATEWAY_APIS, render, render_files
+from harness.helm import CLUSTER_APIS, GATEWAY_APIS, render, render_files
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

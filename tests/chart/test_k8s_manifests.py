@@ -15,7 +15,7 @@ import pytest
 import yaml
 from helm_python.chart import Chart, lint
 
-from tests.support.helm import GATEWAY_APIS, render
+from harness.helm import GATEWAY_APIS, render
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "sessionfleet"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.helm import PROMETHEUS_RULE_API, render, render_files
+from harness.helm import PROMETHEUS_RULE_API, render, render_files
 from tests.support.promql import exported_series, metric_names
 
 PROMTOOL = shutil.which("promtool")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import ROOT, free_port
 from loadtest.chaos.local import LocalCluster
-from tests.support.processes import ROOT, free_port
 
 PROJECT = "sf-test"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import ROOT
 from tests.cluster.conftest import PROJECT, Fleet
-from tests.support.processes import ROOT
 
 # Starting the cluster (building its images on a fresh machine) counts against the first test.
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(1500)]

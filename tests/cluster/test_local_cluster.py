@@ -8,8 +8,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from harness.processes import wait_until
 from loadtest.chaos.local import LocalCluster
-from tests.support.processes import wait_until
 
 # Starting the cluster (building its images on a fresh machine) counts against the first test.
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(1500)]

@@ -34,8 +34,8 @@ import httpx
 import pytest
 import yaml
 
+from harness.processes import ROOT, Proc, free_port, wait_until
 from loadtest.chaos.helm import Helm
-from tests.support.processes import ROOT, Proc, free_port, wait_until
 
 HERE = Path(__file__).parent
 

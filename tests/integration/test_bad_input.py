@@ -175,7 +175,7 @@ async def test_corrupt_store_data_is_treated_as_missing(
 async def test_store_down_answers_503_fast(
     settings_for: Callable[..., Any], client_for: Callable[..., Any]
 ) -> None:
-    from tests.support.processes import free_port
+    from harness.processes import free_port
 
     settings = settings_for(
         "memory", redis_url=f"redis://127.0.0.1:{free_port()}/0", store_deadline=1.0
@@ -198,7 +198,7 @@ async def test_stalled_store_answers_503_within_deadline(
     """A server that accepts connections but never answers (SIGSTOP) must not hang requests."""
     import signal
 
-    from tests.support.processes import RedisServer
+    from harness.processes import RedisServer
 
     server = RedisServer(tmp_path)
     try:

@@ -16,7 +16,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from app.sessions.batching import CommandBatcher
-from tests.support.processes import RedisServer
+from harness.processes import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -57,7 +57,7 @@ async def test_one_wait_answers_every_waiting_caller(batcher: CommandBatcher) ->
 
 
 async def test_a_connection_failure_reaches_every_caller(redis_server: RedisServer) -> None:
-    from tests.support.processes import free_port
+    from harness.processes import free_port
 
     dead = CommandBatcher(Redis(port=free_port(), socket_connect_timeout=0.2))
     results = await asyncio.gather(*(dead.call("PING") for _ in range(3)), return_exceptions=True)

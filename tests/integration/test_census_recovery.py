@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.redis_client import make_redis
+from app.main import redis_options
+from app.sessions import connect
 from app.settings import Settings
-from tests.support.ha_cluster import HACluster
+from harness.ha_cluster import HACluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.sentinel]
 
@@ -40,7 +41,8 @@ async def test_census_follows_a_restarted_sentinel_while_another_is_lost(
 ) -> None:
     for name, value in fleet.app_environment().items():  # what an app replica is given
         monkeypatch.setenv(name, value)
-    _client, closers, census = make_redis(Settings())
+    redis = connect(redis_options(Settings()))
+    census, closers = redis.census, redis.closers
     assert census is not None
     try:
         assert await census() is not None

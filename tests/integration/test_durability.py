@@ -15,7 +15,7 @@ from app.sessions import Limits, RedisSessionStore, StoreUnavailable
 from app.sessions.census import ReplicaCensus
 from app.sessions.errors import NotDurable
 from app.sessions.store import CommitRequest
-from tests.support.processes import RedisServer, wait_until
+from harness.processes import RedisServer, wait_until
 
 pytestmark = pytest.mark.redis
 

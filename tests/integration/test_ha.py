@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.ha_cluster import LOAD_PASSWORD, HACluster, wait_for_new_master
-from tests.support.load import UserLog, drive, login, write_outage
-from tests.support.processes import AppServer, wait_until
+from harness.ha_cluster import LOAD_PASSWORD, HACluster, wait_for_new_master
+from harness.load import UserLog, drive, login, write_outage
+from harness.processes import AppServer, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.sentinel]
 

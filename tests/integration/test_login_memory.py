@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.processes import AppServer
 from tests.conftest import LOAD_PASSWORD
-from tests.support.processes import AppServer
 
 pytestmark = pytest.mark.slow
 MIB = 1024 * 1024

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.processes import AppServer, RedisServer
 from tests.conftest import LOAD_PASSWORD
-from tests.support.processes import AppServer, RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import ROOT, AppServer, RedisServer
 from tests.conftest import LOAD_PASSWORD
-from tests.support.processes import ROOT, AppServer, RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

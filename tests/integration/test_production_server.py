@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.processes import AppServer, free_port, wait_until
 from tests.conftest import LOAD_PASSWORD
-from tests.support.processes import AppServer, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from app.sessions import (
     SessionTooLarge,
 )
 from app.sessions.store import CommitRequest
-from tests.support.processes import RedisServer
+from harness.processes import RedisServer
 
 LIMITS = Limits(idle_ms=60_000, lifetime_ms=3_600_000, max_bytes=2048)
 

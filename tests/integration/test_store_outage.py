@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from harness.processes import RedisServer, free_port
 from tests.conftest import LOAD_PASSWORD, login
-from tests.support.processes import RedisServer, free_port
 
 pytestmark = pytest.mark.redis
 

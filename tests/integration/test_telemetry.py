@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from app.ops.logging_setup import JsonFormatter
+from harness.processes import AppServer, RedisServer, free_port, wait_until
 from tests.conftest import LOAD_PASSWORD, login
-from tests.support.processes import AppServer, RedisServer, free_port, wait_until
 
 _EXPORTER = InMemorySpanExporter()
 

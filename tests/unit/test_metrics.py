@@ -9,8 +9,8 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from app.ops.metrics import PrometheusObserver
-from app.redis_client import sentinel_census
 from app.sessions import ReplicaCensus
+from app.sessions.connect import sentinel_census
 from app.sessions.observer import observed
 
 A, B = ("10.0.0.1", 6379), ("10.0.0.2", 6379)

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import redis
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -123,6 +123,51 @@ class RedisServer:
     def stop(self) -> None:
         self.client.close()
         self.proc.stop()
+
+
+class ReplicatedRedis:
+    """A master, one replica and one Sentinel (quorum 1) watching them: what the production
+    app's durable commits need (WAIT for the replica, a census of the Sentinels), in the
+    smallest form. `cpu` pins them (taskset) where a benchmark wants them."""
+
+    MASTER_NAME = "sessionfleet"
+
+    def __init__(self, workdir: Path, cpu: int | None = None) -> None:
+        pin = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
+        self.master = RedisServer(workdir / "master")
+        self.replica = RedisServer(
+            workdir / "replica", None, "--replicaof", "127.0.0.1", str(self.master.port)
+        )
+        wait_until(
+            lambda: self.master.client.info("replication")["connected_slaves"] == 1, 20, "replica"
+        )
+        self.sentinel_port = free_port()
+        config = workdir / "sentinel.conf"
+        config.write_text(
+            f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {workdir}\n"
+            f"sentinel monitor {self.MASTER_NAME} 127.0.0.1 {self.master.port} 1\n"
+        )
+        sentinel = shutil.which("redis-sentinel") or "redis-sentinel"
+        self.sentinel = Proc([*pin, sentinel, str(config)], workdir / "sentinel.log")
+        probe = redis.Redis(port=self.sentinel_port, socket_timeout=2)
+        wait_until(
+            lambda: probe.sentinel_master(self.MASTER_NAME)["num-slaves"] == 1, 30, "sentinel"
+        )
+        probe.close()
+        for server in (self.master, self.replica):
+            if pin:
+                subprocess.run(
+                    [*pin[:2], "-p", pin[2], str(server.proc.pid)], check=False, capture_output=True
+                )
+
+    @property
+    def sentinels(self) -> str:
+        return f"127.0.0.1:{self.sentinel_port}"
+
+    def stop(self) -> None:
+        self.sentinel.stop()
+        self.replica.stop()
+        self.master.stop()
 
 
 class AppServer:

@@ -1,4 +1,6 @@
-"""Builds the Redis client the stores use: a Sentinel-managed master or a standalone server."""
+"""Where the store's Redis is and how to reach it: a Sentinel-managed master (with the census
+of Sentinels that durable commits depend on) or a standalone server. `connect()` does no I/O;
+`RedisConnection.close()` closes everything it made."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import exceptions as rx
@@ -15,8 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from .sessions.census import Census, ReplicaCensus
-from .settings import Settings
+from .census import Census, ReplicaCensus
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -27,25 +29,49 @@ SENTINEL_TIMEOUT = 0.5  # seconds a Sentinel query may take
 FAILOVER_FLAGS = frozenset({"o_down", "failover_in_progress"})
 
 
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    """Sentinels (host, port) and a master name, or a standalone server's URL."""
+
+    url: str | None = None
+    sentinels: list[tuple[str, int]] = field(default_factory=list)
+    master_name: str = "sessionfleet"
+    username: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+    tls: bool = False
+    tls_ca_file: str | None = None
+    socket_timeout: float = 1.0  # a read that takes longer drops the connection
+    connect_timeout: float = 0.5
+    max_connections: int = 64
 
 
-def _common(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "socket_timeout": settings.redis_socket_timeout,
-        "socket_connect_timeout": settings.redis_connect_timeout,
+@dataclass(slots=True)
+class RedisConnection:
+    client: Redis
+    census: Census | None  # with Sentinel: what durable commits ask before acknowledging
+    closers: list[Closer]
+
+    async def close(self) -> None:
+        for close in self.closers:
+            await close()
+
+
+def _common(options: RedisOptions) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "socket_timeout": options.socket_timeout,
+        "socket_connect_timeout": options.connect_timeout,
         "health_check_interval": 15,
         # No retries inside redis-py (its default: 3, with backoff from 1 s): the store retries
         # within the request's deadline itself. Left on, one call to a Sentinel or master that
         # vanished without a reset (a lost node) could eat the whole deadline, on every request.
         "retry": Retry(NoBackoff(), 0),
     }
-    if settings.redis_tls:
-        options["ssl"] = True
-        if settings.redis_tls_ca_file:
-            options["ssl_ca_certs"] = settings.redis_tls_ca_file
-    return options
+    if options.tls:
+        common["ssl"] = True
+        if options.tls_ca_file:
+            common["ssl_ca_certs"] = options.tls_ca_file
+    return common
 
 
 def sentinel_census(sentinel: Sentinel, master_name: str, census_timeout: float = 1.0) -> Census:
@@ -113,39 +139,30 @@ def sentinel_census(sentinel: Sentinel, master_name: str, census_timeout: float 
     return census
 
 
-def make_redis(settings: Settings) -> tuple[Redis, list[Closer], Census | None]:
-    """A client (no I/O yet), what must be closed on shutdown (in order), and, with Sentinel,
-    a census of the master's replicas for durable commits."""
-    options = _common(settings)
-    auth: dict[str, Any] = {
-        "username": settings.redis_username,
-        "password": _secret(settings.redis_password),
-    }
-    if settings.sentinel_addresses:
+def connect(options: RedisOptions) -> RedisConnection:
+    """A client (no I/O yet) and, with Sentinel, the census of the master's replicas that
+    durable commits ask."""
+    common = _common(options)
+    auth: dict[str, Any] = {"username": options.username, "password": options.password}
+    if options.sentinels:
         # Sentinel's own password goes in sentinel_kwargs, not with the Redis password.
         sentinel_options = {
-            **options,
+            **common,
             "retry": Retry(NoBackoff(), 0),
             # Sentinels answer at once: a silent one is skipped quickly for the next.
-            "socket_timeout": min(settings.redis_socket_timeout, SENTINEL_TIMEOUT),
-            "password": _secret(settings.sentinel_password),
+            "socket_timeout": min(options.socket_timeout, SENTINEL_TIMEOUT),
+            "password": options.sentinel_password,
         }
-        sentinel = Sentinel(
-            settings.sentinel_addresses, sentinel_kwargs=sentinel_options, **options, **auth
-        )
+        sentinel = Sentinel(options.sentinels, sentinel_kwargs=sentinel_options, **common, **auth)
         client = sentinel.master_for(
-            settings.redis_master_name,
-            max_connections=settings.redis_max_connections,
-            **options,
-            **auth,
+            options.master_name, max_connections=options.max_connections, **common, **auth
         )
         # Sentinel.aclose() does not close clients made by master_for: close both.
         closers = [client.aclose, *(s.aclose for s in sentinel.sentinels)]
-        census_timeout = settings.redis_connect_timeout + SENTINEL_TIMEOUT
-        census = sentinel_census(sentinel, settings.redis_master_name, census_timeout)
-        return client, closers, census
-    assert settings.redis_url, "make_redis needs redis_url or redis_sentinels"
-    client = Redis.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections, **options, **auth
-    )
-    return client, [client.aclose], None
+        census_timeout = options.connect_timeout + SENTINEL_TIMEOUT
+        census = sentinel_census(sentinel, options.master_name, census_timeout)
+        return RedisConnection(client, census, closers)
+    if not options.url:
+        raise ValueError("RedisOptions needs a url or sentinels")
+    client = Redis.from_url(options.url, max_connections=options.max_connections, **common, **auth)
+    return RedisConnection(client, None, [client.aclose])

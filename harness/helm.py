@@ -14,7 +14,7 @@ import yaml
 from helm_python import _native
 from helm_python.chart import Chart
 
-CHART = Path(__file__).resolve().parents[2] / "helm" / "sessionfleet"
+CHART = Path(__file__).resolve().parents[1] / "helm" / "sessionfleet"
 PROMETHEUS_RULE_API = "monitoring.coreos.com/v1/PrometheusRule"
 GATEWAY_APIS = (
     "gateway.networking.k8s.io/v1/Gateway",

@@ -231,7 +231,7 @@ class HACluster:
 
     def start_proxy(self) -> None:
         self.proxy_port = free_port()
-        template = (ROOT / "tests" / "support" / "haproxy.cfg").read_text()
+        template = (ROOT / "harness" / "haproxy.cfg").read_text()
         servers = "\n".join(
             f"    server {app.name} 127.0.0.1:{app.port} check inter 500 fall 2 rise 2"
             for app in self.apps
