@@ -70,6 +70,8 @@ async def _variant(variant: str, redis_url: str, requests: int, rounds: int) -> 
             sent = await _call(
                 manager.app, "POST", "/login", [(b"content-type", b"application/json")], body
             )
+            status = sent[0]["status"]
+            assert status == 200, (variant, status, b"".join(m.get("body", b"") for m in sent))
             set_cookies = [v.decode() for k, v in sent[0]["headers"] if k == b"set-cookie"]
             cookie = session_cookie(set_cookies)
             cookies.append([(b"cookie", cookie.encode())] if set_cookies else [])

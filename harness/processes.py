@@ -107,6 +107,9 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                # Replicas sync at once (Redis 7 waits 5 s for more replicas to share a sync).
+                "--repl-diskless-sync-delay",
+                "0",
                 "--dir",
                 str(workdir),
                 *extra,
@@ -138,8 +141,12 @@ class ReplicatedRedis:
         self.replica = RedisServer(
             workdir / "replica", None, "--replicaof", "127.0.0.1", str(self.master.port)
         )
+        # Synced, not only connected: until the full sync is done the replica acknowledges
+        # nothing, and every durable commit would be refused.
         wait_until(
-            lambda: self.master.client.info("replication")["connected_slaves"] == 1, 20, "replica"
+            lambda: self.replica.client.info("replication")["master_link_status"] == "up",
+            20,
+            "the replica in sync",
         )
         self.sentinel_port = free_port()
         config = workdir / "sentinel.conf"
@@ -150,9 +157,11 @@ class ReplicatedRedis:
         sentinel = shutil.which("redis-sentinel") or "redis-sentinel"
         self.sentinel = Proc([*pin, sentinel, str(config)], workdir / "sentinel.log")
         probe = redis.Redis(port=self.sentinel_port, socket_timeout=2)
-        wait_until(
-            lambda: probe.sentinel_master(self.MASTER_NAME)["num-slaves"] == 1, 30, "sentinel"
-        )
+        def replica_seen() -> bool:  # connected to it, not only told of it by the master
+            replicas = probe.sentinel_slaves(self.MASTER_NAME)
+            return len(replicas) == 1 and not replicas[0]["is_disconnected"]
+
+        wait_until(replica_seen, 30, "the Sentinel connected to the replica")
         probe.close()
         for server in (self.master, self.replica):
             if pin:

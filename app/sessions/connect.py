@@ -5,8 +5,8 @@ of Sentinels that durable commits depend on) or a standalone server. `connect()`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
+from .batching import CommandBatcher
 from .census import Census, ReplicaCensus
 
 Closer = Callable[[], Awaitable[None]]
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 SENTINEL_TIMEOUT = 0.5  # seconds a Sentinel query may take
 # Master flags that mean a failover is decided (o_down) or under way.
 FAILOVER_FLAGS = frozenset({"o_down", "failover_in_progress"})
+# Replica flags that mean a Sentinel knows it down (it cannot be promoted with our writes).
+DOWN_FLAGS = frozenset({"s_down", "o_down", "disconnected"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,37 +77,46 @@ def _common(options: RedisOptions) -> dict[str, Any]:
     return common
 
 
-def sentinel_census(sentinel: Sentinel, master_name: str, census_timeout: float = 1.0) -> Census:
+def _fields(flat: list[bytes]) -> dict[str, str]:
+    """A Sentinel reply of alternating names and values, as text."""
+    items = iter(value.decode() if isinstance(value, bytes) else str(value) for value in flat)
+    return dict(zip(items, items, strict=True))
+
+
+def sentinel_census(
+    sentinels: list[CommandBatcher], master_name: str, census_timeout: float = 1.0
+) -> Census:
     """The master a majority of the Sentinels, asked at once, name, and what they say about it
     and its replicas. Only the Sentinel leading a failover flags it, so every one is asked. One
     that failed to answer is still asked but not waited for (its answer counts if it comes in
-    time), so a lost node's Sentinel does not cost a timeout on every commit."""
-    clients = sentinel.sentinels
-    failing = [False] * len(clients)
-    in_flight: list[asyncio.Future[Any] | None] = [None] * len(clients)
+    time), so a lost node's Sentinel does not cost a timeout on every commit. The queries go
+    over the same pipelined connections as the store's commands (one per Sentinel)."""
+    failing = [False] * len(sentinels)
+    in_flight: list[asyncio.Future[Any] | None] = [None] * len(sentinels)
 
-    async def ask(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    async def ask(i: int) -> tuple[dict[str, str], list[dict[str, str]]] | None:
+        # Bounded as a whole (connect, AUTH, both replies): a query that hangs would stay the
+        # one in flight for this Sentinel, and its answer would never count.
+        deadline = time.monotonic() + census_timeout
+        master = sentinels[i].call("SENTINEL", "MASTER", master_name, deadline=deadline)
+        replicas = sentinels[i].call("SENTINEL", "REPLICAS", master_name, deadline=deadline)
         try:
-            # Bounded as a whole (connect, AUTH, both replies): a query that hangs would
-            # stay the one in flight for this Sentinel, and its answer would never count.
-            async with asyncio.timeout(census_timeout):
-                async with clients[i].pipeline(transaction=False) as pipe:
-                    pipe.sentinel_master(master_name)
-                    pipe.sentinel_slaves(master_name)
-                    master, replicas = await pipe.execute()
-        except (rx.RedisError, OSError, TimeoutError) as exc:
+            (master_reply, _), (replicas_reply, _) = await asyncio.gather(master, replicas)
+            if isinstance(master_reply, Exception) or isinstance(replicas_reply, Exception):
+                raise master_reply if isinstance(master_reply, Exception) else replicas_reply
+            answer = _fields(master_reply), [_fields(r) for r in replicas_reply]
+        except (rx.RedisError, OSError, TimeoutError, ValueError, TypeError) as exc:
             if not failing[i]:
                 log.warning("sentinel %d stopped answering the census: %r", i, exc)
             failing[i] = True
             # Nothing of that connection is trusted again: the next query connects afresh
             # (and looks the name up again: a restarted Sentinel may have a new address).
-            with contextlib.suppress(Exception):
-                await clients[i].connection_pool.disconnect()
+            sentinels[i].reconnect()
             return None
         if failing[i]:
             log.warning("sentinel %d answers the census again", i)
         failing[i] = False
-        return master, replicas
+        return answer
 
     def asked(i: int) -> asyncio.Future[Any]:
         task = in_flight[i]
@@ -113,13 +125,13 @@ def sentinel_census(sentinel: Sentinel, master_name: str, census_timeout: float 
         return task
 
     async def census() -> ReplicaCensus | None:
-        tasks = [asked(i) for i in range(len(clients))]
+        tasks = [asked(i) for i in range(len(sentinels))]
         awaited = [t for i, t in enumerate(tasks) if not failing[i]]
         if awaited:
             await asyncio.wait(awaited)
         replies = [t.result() if t.done() else None for t in tasks]
-        named = [((str(m["ip"]), int(m["port"])), m, r) for m, r in filter(None, replies)]
-        majority = len(clients) // 2 + 1
+        named = [((m["ip"], int(m["port"])), m, r) for m, r in filter(None, replies)]
+        majority = len(sentinels) // 2 + 1
         votes = Counter(address for address, _, _ in named)
         master = next((a for a, n in votes.items() if n >= majority), None)
         if master is None:
@@ -128,11 +140,12 @@ def sentinel_census(sentinel: Sentinel, master_name: str, census_timeout: float 
         # that sees this master objectively down or fails it over is what matters; not s_down
         # or disconnected: one Sentinel's opinion, common on a loaded machine.
         views = [(m, r) for address, m, r in named if address == master]
-        troubled = any(FAILOVER_FLAGS & set(str(m.get("flags", "")).split(",")) for m, _ in views)
+        troubled = any(FAILOVER_FLAGS & set(m.get("flags", "").split(",")) for m, _ in views)
         # Every replica not known to be down counts, promoted or not: a replica being
         # promoted is one the deposed master's writes must already be on.
-        down = ("is_sdown", "is_odown", "is_disconnected")
-        up = max(sum(not any(x[f] for f in down) for x in r) for _, r in views)
+        up = max(
+            sum(not DOWN_FLAGS & set(x.get("flags", "").split(",")) for x in r) for _, r in views
+        )
         dissenting = len(named) - votes[master]
         return ReplicaCensus(master, up, failing_over=troubled, dissenting=dissenting)
 
@@ -157,10 +170,15 @@ def connect(options: RedisOptions) -> RedisConnection:
         client = sentinel.master_for(
             options.master_name, max_connections=options.max_connections, **common, **auth
         )
-        # Sentinel.aclose() does not close clients made by master_for: close both.
-        closers = [client.aclose, *(s.aclose for s in sentinel.sentinels)]
+        census_connections = [CommandBatcher(s) for s in sentinel.sentinels]
         census_timeout = options.connect_timeout + SENTINEL_TIMEOUT
-        census = sentinel_census(sentinel, options.master_name, census_timeout)
+        census = sentinel_census(census_connections, options.master_name, census_timeout)
+        # Sentinel.aclose() does not close clients made by master_for: close both.
+        closers = [
+            client.aclose,
+            *(s.aclose for s in sentinel.sentinels),
+            *(c.close for c in census_connections),
+        ]
         return RedisConnection(client, census, closers)
     if not options.url:
         raise ValueError("RedisOptions needs a url or sentinels")
