@@ -157,6 +157,7 @@ class ReplicatedRedis:
         sentinel = shutil.which("redis-sentinel") or "redis-sentinel"
         self.sentinel = Proc([*pin, sentinel, str(config)], workdir / "sentinel.log")
         probe = redis.Redis(port=self.sentinel_port, socket_timeout=2)
+
         def replica_seen() -> bool:  # connected to it, not only told of it by the master
             replicas = probe.sentinel_slaves(self.MASTER_NAME)
             return len(replicas) == 1 and not replicas[0]["is_disconnected"]
