@@ -167,7 +167,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 
 @contextlib.contextmanager
 def stand_in_ingress(run: E2E) -> Iterator[None]:
-    template = (HERE / "ingress.yaml").read_text()
+    template = (HERE / "ingress.yaml.template").read_text()
     config = template.split("haproxy.cfg: |", 1)[1]
     nodes = json.loads(run.kubectl("get", "nodes", "-o", "json"))["items"]
     run.ingress_node = next(
