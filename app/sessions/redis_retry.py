@@ -103,7 +103,10 @@ async def with_retry(
 
 def _give_up(name: str, attempts: int, last: Exception | None) -> StoreUnavailable:
     # One line per request that failed, not one per attempt: an outage must not flood the log.
-    log.warning(
-        "redis %s gave up after %d attempts: %s: %s", name, attempts, type(last).__name__, last
-    )
+    if last is None:
+        log.warning("redis %s not tried: the request's deadline had passed", name)
+    else:
+        log.warning(
+            "redis %s gave up after %d attempts: %s: %s", name, attempts, type(last).__name__, last
+        )
     return last if isinstance(last, NotDurable) else StoreUnavailable()
