@@ -135,7 +135,7 @@ demo: venv ## the main job: local cluster + 3 min of Locust with pod kill, failo
 	scripts/demo.sh
 
 .PHONY: e2e
-e2e: venv ## the chart end to end on KUBE_CONTEXT=<context>: install, helm test, chaos, upgrade, uninstall (~20 min)
+e2e: venv ## the chart end to end on KUBE_CONTEXT=<context>: install, helm test, chaos, upgrade, uninstall (~8 min)
 	@test -n "$(KUBE_CONTEXT)" || { echo "make e2e needs KUBE_CONTEXT=<context>"; exit 2; }
 	KUBE_CONTEXT=$(KUBE_CONTEXT) $(BIN)/pytest tests/e2e -m e2e -v -s -p no:cacheprovider
 
