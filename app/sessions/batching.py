@@ -1,12 +1,15 @@
-"""Automatic pipelining: the session commands that concurrent requests issue within one
-event-loop iteration go out as one write on one dedicated connection; replies come back in
-order and each goes to its caller.
+"""Automatic pipelining: the Redis commands that concurrent requests issue within one
+event-loop iteration go out as one write on one connection; replies come back in order and
+each goes to its caller. It is the process's only connection to the master: every command of
+the session store, the login throttle and the order book goes over it.
 
 Each request still makes one round trip per load or commit; what is shared is the client's
 per-call work. redis-py's pipeline cost ~20 µs of Python per command (packing, the pool, its
 response machinery); here hiredis packs and parses in C and one `asyncio.Protocol` matches
-replies to callers, ~5 µs a command. Where and how to connect (address, Sentinel, password,
-database, TLS) is taken from the redis-py client the rest of the store uses, so both agree.
+replies to callers, ~5 µs a command. How to connect (password, database, TLS, timeouts) is
+read from a redis-py client's options, which sends nothing itself; where, from the Sentinel
+census when there is one (the master a majority names: the master durable commits check),
+else from the client's address.
 
 Commits that must be acknowledged by replicas share one `WAIT` at the end of their batch: `WAIT`
 covers every write the connection made before it, so one wait confirms the whole batch.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from ssl import SSLContext
 from typing import Any, cast
 
@@ -27,6 +31,8 @@ from redis.asyncio.connection import SSLConnection
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 Address = tuple[str, int]
+# Where the master is now, asked each time the connection is (re)made.
+AddressSource = Callable[[], Awaitable[Address]]
 
 
 class _Call:
@@ -135,12 +141,14 @@ def _error_of(reply: hiredis.ReplyError) -> rx.ResponseError:
 
 
 class _Endpoint:
-    """Where and how to connect, read from the redis-py client's pool."""
+    """Where and how to connect, read from the redis-py client's pool; where, from
+    `master_address` instead when given (the Sentinel census)."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, master_address: AddressSource | None = None) -> None:
         pool = client.connection_pool
         options = pool.connection_kwargs
         self.pool = pool
+        self.master_address = master_address
         self.path: str | None = options.get("path")  # unix socket
         self.address: Address = (options.get("host", "localhost"), int(options.get("port", 6379)))
         self.connect_timeout = float(options.get("socket_connect_timeout") or 5.0)
@@ -156,6 +164,8 @@ class _Endpoint:
             self.ssl = pool.connection_class(**options).ssl_context.get()
 
     async def current_address(self) -> Address:
+        if self.master_address is not None:
+            return await self.master_address()
         if isinstance(self.pool, SentinelConnectionPool):
             host, port = await self.pool.get_master_address()  # also steers redis-py's pool
             return str(host), int(port)
@@ -271,8 +281,14 @@ class _Pipe(asyncio.Protocol):
 
 
 class CommandBatcher:
-    def __init__(self, client: Redis) -> None:
-        self.endpoint = _Endpoint(client)
+    """One pipelined connection to the server `client` is configured for (address, TLS,
+    credentials, database, timeouts: the client itself sends nothing). `master_address`, when
+    given, says where the master is each time it connects (with Sentinel: the master a
+    majority of Sentinels name, the same decision durable commits check); an exception it
+    raises fails the waiting callers like a refused connection."""
+
+    def __init__(self, client: Redis, *, master_address: AddressSource | None = None) -> None:
+        self.endpoint = _Endpoint(client, master_address)
         self._pending: list[_Call] = []
         self._untimed: list[_Call] = []  # calls with a deadline that no timer enforces yet
         self._flush_scheduled = False

@@ -20,7 +20,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from .batching import CommandBatcher
-from .census import Census, ReplicaCensus
+from .census import Census, ReplicaCensus, master_named_by
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -186,7 +186,8 @@ def connect(options: RedisOptions) -> RedisConnection:
         census_connections = [CommandBatcher(s) for s in sentinel.sentinels]
         census_timeout = options.connect_timeout + SENTINEL_TIMEOUT
         census = sentinel_census(census_connections, options.master_name, census_timeout)
-        commands = CommandBatcher(client)
+        # The master the census names, not redis-py's first Sentinel answer: one decision.
+        commands = CommandBatcher(client, master_address=master_named_by(census))
         # Sentinel.aclose() does not close clients made by master_for: close both.
         closers = [
             commands.close,

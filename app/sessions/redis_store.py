@@ -20,7 +20,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from .batching import CommandBatcher
-from .census import Census, CensusCache, ReplicaCensus
+from .census import Census, CensusCache, ReplicaCensus, master_named_by
 from .connect import RedisConnection
 from .deadline import deadline_for
 from .errors import NotDurable, SessionEnded, SessionTooLarge
@@ -80,8 +80,9 @@ def parse_loaded(reply: Sequence[bytes]) -> StoredSession | None:
 class RedisSessionStore:
     """Every command goes over one pipelined connection (`CommandBatcher`): the connection's
     (shared with the app's other Redis users) when given a `RedisConnection`, else one of the
-    store's own to the server the redis-py `client` is configured for (the client itself
-    sends nothing)."""
+    store's own to the server a redis-py client is configured for (the client itself sends
+    nothing). With a `census`, that connection goes to the master it names: the master
+    durable commits check."""
 
     single_process = False
     last_answered: float | None = None
@@ -107,7 +108,8 @@ class RedisSessionStore:
             census = census if census is not None else connection.census
             self._own_batcher = False
         else:
-            self.batcher = CommandBatcher(connection)
+            source = master_named_by(census) if census is not None else None
+            self.batcher = CommandBatcher(connection, master_address=source)
             self._own_batcher = True
         self.census = CensusCache(observed(census, self.observer)) if census is not None else None
         self._span = span_factory()
@@ -180,7 +182,7 @@ class RedisSessionStore:
         current = self.batcher.address
         if current is not None and current != census.master:
             self.census.forget()
-            self.batcher.reconnect()  # the next batch asks Sentinel for the master
+            self.batcher.reconnect()  # the next batch asks the census for the master
             raise NotDurable("the master changed")
         return census
 
