@@ -198,6 +198,11 @@ def connect(options: RedisOptions) -> RedisConnection:
         return RedisConnection(client, census, commands, closers)
     if not options.url:
         raise ValueError("RedisOptions needs a url or sentinels")
-    client = Redis.from_url(options.url, max_connections=options.max_connections, **common, **auth)
+    url = options.url
+    if common.pop("ssl", False) and url.startswith("redis://"):
+        # from_url takes TLS from the scheme: ssl=True beside redis:// reached redis-py's
+        # plain connection as an unknown option (and a batcher that ignored it: plain text).
+        url = "rediss://" + url.removeprefix("redis://")
+    client = Redis.from_url(url, max_connections=options.max_connections, **common, **auth)
     commands = CommandBatcher(client)
     return RedisConnection(client, None, commands, [commands.close, client.aclose])
