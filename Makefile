@@ -68,6 +68,10 @@ bench: system-deps venv ## all benchmarks (~25 min), then regenerate docs/benchm
 	$(BIN)/python -m benchmarks.failover --rounds 20
 	$(BIN)/python -m benchmarks.render
 
+.PHONY: bench-batching
+bench-batching: system-deps venv ## the pipelined connection against redis-py batching, paired (~15 s)
+	taskset -c 0 $(BIN)/python -m benchmarks.batching_bench --pairs 4000 --rounds 7
+
 .PHONY: bench-failover
 bench-failover: system-deps venv ## 20 Redis master kills under load on the loopback fleet (~5 min)
 	$(BIN)/python -m benchmarks.failover --rounds 20

@@ -93,24 +93,23 @@ def make_backends(settings: Settings, observer: SessionObserver) -> Backends:
             MemorySessionStore(limits), MemoryThrottleStore(), MemoryOrderBook(retention), []
         )
     redis = connect(redis_options(settings))
-    client = redis.client
+    # One pipelined connection for the sessions, the login throttle and the order book.
     store = RedisSessionStore(
-        client,
+        redis,
         limits,
         wait_replicas=settings.wait_replicas,
         wait_timeout_ms=settings.redis_wait_timeout_ms,
         deadline=settings.store_deadline,
         observer=observer,
-        census=redis.census,
     )
     orders = RedisOrderBook(
-        client,
+        redis,
         retention_s=retention,
         wait_replicas=settings.wait_replicas,
         wait_timeout_ms=settings.redis_wait_timeout_ms,
         deadline=settings.store_deadline,
     )
-    throttle = RedisThrottleStore(client, settings.store_deadline)
+    throttle = RedisThrottleStore(redis, settings.store_deadline)
     return Backends(store, throttle, orders, [store.close, redis.close])
 
 

@@ -13,9 +13,8 @@ import time
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
 
-from ..sessions import NotDurable, with_retry
+from ..sessions import NotDurable, RedisConnection, with_retry
 
 
 class OrderBook(Protocol):
@@ -41,16 +40,19 @@ class MemoryOrderBook:
 
 
 class RedisOrderBook:
+    """Orders on the session store's connection (the same master, the same pipelined
+    connection)."""
+
     def __init__(
         self,
-        client: Redis,
+        redis: RedisConnection,
         *,
         retention_s: int,
         wait_replicas: int,
         wait_timeout_ms: int,
         deadline: float,
     ) -> None:
-        self.client = client
+        self.redis = redis
         self.retention_ms = retention_s * 1000
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
@@ -64,18 +66,22 @@ class RedisOrderBook:
     async def put(self, user: str, order: dict[str, Any]) -> None:
         key, body = self._key(user, order["order_id"]), orjson.dumps(order)
 
+        wait = (self.wait_timeout_ms, self.wait_replicas) if self.wait_replicas else None
+
         async def op() -> None:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.set(key, body, px=self.retention_ms)
-                if self.wait_replicas:
-                    pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-                replies = await pipe.execute()
-            if self.wait_replicas and replies[-1] < self.wait_replicas:
+            # The WAIT closing the batch this SET goes out in acknowledges it.
+            _, acked = await self.redis.call("SET", key, body, "PX", self.retention_ms, wait=wait)
+            if wait is not None and (acked or 0) < self.wait_replicas:
                 raise NotDurable()
 
         await with_retry(op, self.deadline, "order_put")
 
     async def get(self, user: str, order_id: str) -> dict[str, Any] | None:
         key = self._key(user, order_id)
-        raw = await with_retry(lambda: self.client.get(key), self.deadline, "order_get")
+
+        async def op() -> Any:
+            raw, _ = await self.redis.call("GET", key)
+            return raw
+
+        raw = await with_retry(op, self.deadline, "order_get")
         return orjson.loads(raw) if raw else None

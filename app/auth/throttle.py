@@ -12,15 +12,14 @@ memory. Names, addresses and tokens reach the store only as digests.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
-from ..sessions import with_retry
+from ..sessions import RedisConnection, with_retry
 
 DEVICE_TOKEN_BYTES = 32
 
@@ -101,43 +100,56 @@ return n
 
 
 class RedisThrottleStore:
-    def __init__(self, client: Redis, deadline: float) -> None:
-        self.client = client
+    """Counters on the session store's connection (the same master, the same pipelined
+    connection: one decision about where Redis is)."""
+
+    def __init__(self, redis: RedisConnection, deadline: float) -> None:
+        self.redis = redis
         self.deadline = deadline
-        self._fail = client.register_script(_FAIL)
 
     @staticmethod
     def _key(key: str, part: str) -> str:
         return f"sf:{{rl:{key}}}:{part}"
 
+    async def _call(self, *args: Any) -> Any:
+        reply, _ = await self.redis.call(*args)
+        return reply
+
     async def locked_ms(self, keys: list[str]) -> int:
         async def op() -> int:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.pttl(self._key(key, "lock"))
-                ttls: list[int] = await pipe.execute()
-                return max(0, *ttls)
+            # Sent in one batch (one round trip), each key on its own (its own hash slot).
+            ttls: list[int] = await asyncio.gather(
+                *(self._call("PTTL", self._key(k, "lock")) for k in keys)
+            )
+            return max(0, *ttls)
 
         return await with_retry(op, self.deadline, "throttle_read")
 
     async def fail(self, key: str, backoff: Backoff, window_ms: int) -> None:
+        # EVAL, not EVALSHA: a failed login is rare enough to send the script each time.
         keys = [self._key(key, "n"), self._key(key, "lock")]
         args = [window_ms, backoff.free, backoff.first_ms, backoff.max_ms]
-        await with_retry(lambda: self._fail(keys, args), self.deadline, "throttle_fail")
+        await with_retry(
+            lambda: self._call("EVAL", _FAIL, len(keys), *keys, *args),
+            self.deadline,
+            "throttle_fail",
+        )
 
     async def clear(self, keys: list[str]) -> None:
         names = [self._key(key, part) for key in keys for part in ("n", "lock")]
-        await with_retry(lambda: self.client.delete(*names), self.deadline, "throttle_clear")
+        await with_retry(lambda: self._call("DEL", *names), self.deadline, "throttle_clear")
 
     async def remember(self, key: str, ttl_ms: int) -> None:
         name = self._key(key, "known")
         await with_retry(
-            lambda: self.client.set(name, 1, px=ttl_ms), self.deadline, "throttle_remember"
+            lambda: self._call("SET", name, 1, "PX", ttl_ms), self.deadline, "throttle_remember"
         )
 
     async def known(self, key: str) -> bool:
         name = self._key(key, "known")
-        found = await with_retry(lambda: self.client.exists(name), self.deadline, "throttle_known")
+        found = await with_retry(
+            lambda: self._call("EXISTS", name), self.deadline, "throttle_known"
+        )
         return bool(found)
 
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from redis import exceptions as rx
+
 
 @dataclass(frozen=True, slots=True)
 class ReplicaCensus:
@@ -32,6 +34,21 @@ class ReplicaCensus:
 
 Census = Callable[[], Awaitable[ReplicaCensus | None]]
 MAX_AGE = 1.0  # seconds a census may be reused before a write
+
+
+def master_named_by(census: Census) -> Callable[[], Awaitable[tuple[str, int]]]:
+    """Where to connect: the master a majority of Sentinels name, asked afresh each time
+    (connecting is rare: at start, after a failure, after the master changed). The one
+    decision about the master: durable commits refuse a connection to any other. Raises
+    redis' `ConnectionError` when no majority answers (retried, then 503)."""
+
+    async def master() -> tuple[str, int]:
+        answer = await census()
+        if answer is None:
+            raise rx.ConnectionError("no majority of Sentinels named a master")
+        return answer.master
+
+    return master
 
 
 class CensusCache:

@@ -1,5 +1,6 @@
 """Where the store's Redis is and how to reach it: a Sentinel-managed master (with the census
-of Sentinels that durable commits depend on) or a standalone server. `connect()` does no I/O;
+of Sentinels that durable commits depend on) or a standalone server, and the one pipelined
+connection every command of the process takes. `connect()` does no I/O;
 `RedisConnection.close()` closes everything it made."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from .batching import CommandBatcher
-from .census import Census, ReplicaCensus
+from .census import Census, ReplicaCensus, master_named_by
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -51,9 +52,21 @@ class RedisOptions:
 
 @dataclass(slots=True)
 class RedisConnection:
-    client: Redis
+    client: Redis  # where and how to connect (its options; it sends nothing itself)
     census: Census | None  # with Sentinel: what durable commits ask before acknowledging
+    commands: CommandBatcher  # the one connection to the master every command goes over
     closers: list[Closer]
+
+    async def call(self, *args: Any, wait: tuple[int, int] | None = None) -> tuple[Any, int | None]:
+        """One command, sent with whatever else the process sends in this event-loop
+        iteration: (its reply, the replicas that acknowledged it when `wait` = (budget ms,
+        replicas) is given, else None). An error reply is raised (redis-py's exception
+        classes); so is a lost connection (`ConnectionError`: retry it). No deadline and no
+        retry of its own: wrap it in `with_retry`."""
+        reply, acked = await self.commands.call(*args, wait=wait)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply, acked
 
     async def close(self) -> None:
         for close in self.closers:
@@ -173,14 +186,23 @@ def connect(options: RedisOptions) -> RedisConnection:
         census_connections = [CommandBatcher(s) for s in sentinel.sentinels]
         census_timeout = options.connect_timeout + SENTINEL_TIMEOUT
         census = sentinel_census(census_connections, options.master_name, census_timeout)
+        # The master the census names, not redis-py's first Sentinel answer: one decision.
+        commands = CommandBatcher(client, master_address=master_named_by(census))
         # Sentinel.aclose() does not close clients made by master_for: close both.
         closers = [
+            commands.close,
             client.aclose,
             *(s.aclose for s in sentinel.sentinels),
             *(c.close for c in census_connections),
         ]
-        return RedisConnection(client, census, closers)
+        return RedisConnection(client, census, commands, closers)
     if not options.url:
         raise ValueError("RedisOptions needs a url or sentinels")
-    client = Redis.from_url(options.url, max_connections=options.max_connections, **common, **auth)
-    return RedisConnection(client, None, [client.aclose])
+    url = options.url
+    if common.pop("ssl", False) and url.startswith("redis://"):
+        # from_url takes TLS from the scheme: ssl=True beside redis:// reached redis-py's
+        # plain connection as an unknown option (and a batcher that ignored it: plain text).
+        url = "rediss://" + url.removeprefix("redis://")
+    client = Redis.from_url(url, max_connections=options.max_connections, **common, **auth)
+    commands = CommandBatcher(client)
+    return RedisConnection(client, None, commands, [commands.close, client.aclose])

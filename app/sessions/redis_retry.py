@@ -18,7 +18,11 @@ from .errors import NotDurable, StoreUnavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Replies a master gives while it cannot take writes yet (or any more): worth retrying.
+# Replies a master gives while it cannot take writes yet (or any more), or a replica gives
+# when reached under the master's name: worth retrying. By class (redis-py strips the word
+# from the message) and by first word (the pipelined connection keeps it; NOREPLICAS has no
+# class of its own).
+_TRANSIENT_CLASSES = (rx.ReadOnlyError, rx.MasterDownError, rx.TryAgainError)
 _TRANSIENT_REPLIES = ("NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "READONLY")
 # Capped low: after a failover the first retry that finds the new master should not sleep
 # long; retries are bounded by the request deadline and the number of requests in flight.
@@ -29,9 +33,12 @@ REFUSED_GRACE = 0.3
 
 
 def is_transient(exc: BaseException) -> bool:
-    # MasterNotFoundError, BusyLoadingError and the Sentinel client's "previous master is now
-    # a replica" are ConnectionErrors; a READONLY reply is a ResponseError.
+    # A lost or refused connection, a protocol error, BusyLoadingError (LOADING) and "no
+    # majority of Sentinels" are ConnectionErrors; READONLY, MASTERDOWN, TRYAGAIN are
+    # ResponseErrors.
     if isinstance(exc, rx.ConnectionError | rx.TimeoutError | TimeoutError | NotDurable):
+        return True
+    if isinstance(exc, _TRANSIENT_CLASSES):
         return True
     return isinstance(exc, rx.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
 

@@ -7,19 +7,21 @@ Layout (every key one script touches shares a hash tag, so Redis Cluster is a sm
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from importlib import resources
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from .batching import CommandBatcher
-from .census import Census, CensusCache, ReplicaCensus
+from .census import Census, CensusCache, ReplicaCensus, master_named_by
+from .connect import RedisConnection
 from .deadline import deadline_for
 from .errors import NotDurable, SessionEnded, SessionTooLarge
 from .observer import NullObserver, SessionObserver, observed, span_factory
@@ -51,6 +53,7 @@ class _Script:
 
 _LOAD = _Script("load.lua")
 _COMMIT = _Script("commit.lua")
+_INDEX_ADD = _Script("index_add.lua")
 
 
 def session_key(key: str) -> str:
@@ -75,12 +78,18 @@ def parse_loaded(reply: Sequence[bytes]) -> StoredSession | None:
 
 
 class RedisSessionStore:
+    """Every command goes over one pipelined connection (`CommandBatcher`): the connection's
+    (shared with the app's other Redis users) when given a `RedisConnection`, else one of the
+    store's own to the server a redis-py client is configured for (the client itself sends
+    nothing). With a `census`, that connection goes to the master it names: the master
+    durable commits check."""
+
     single_process = False
     last_answered: float | None = None
 
     def __init__(
         self,
-        client: Redis,
+        connection: RedisConnection | Redis,
         limits: Limits,
         *,
         wait_replicas: int,
@@ -89,13 +98,19 @@ class RedisSessionStore:
         observer: SessionObserver | None = None,
         census: Census | None = None,
     ) -> None:
-        self.client = client
         self.limits = limits
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.deadline = deadline
         self.observer = observer or NullObserver()
-        self.batcher = CommandBatcher(client)
+        if isinstance(connection, RedisConnection):
+            self.batcher = connection.commands  # its owner's to close
+            census = census if census is not None else connection.census
+            self._own_batcher = False
+        else:
+            source = master_named_by(census) if census is not None else None
+            self.batcher = CommandBatcher(connection, master_address=source)
+            self._own_batcher = True
         self.census = CensusCache(observed(census, self.observer)) if census is not None else None
         self._span = span_factory()
 
@@ -167,7 +182,7 @@ class RedisSessionStore:
         current = self.batcher.address
         if current is not None and current != census.master:
             self.census.forget()
-            self.batcher.reconnect()  # the next batch asks Sentinel for the master
+            self.batcher.reconnect()  # the next batch asks the census for the master
             raise NotDurable("the master changed")
         return census
 
@@ -225,51 +240,59 @@ class RedisSessionStore:
             conflicts[reply[i].decode()] = (int(version), payload) if reply[i + 1] else None
         return CommitResult(conflicts=conflicts)
 
+    async def _commands(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """`commands` sent together (one write, one round trip, no MULTI: other callers'
+        commands may fall between them), within the request's deadline. Raises the first
+        error reply; a lost connection raises `ConnectionError` for every one."""
+        deadline = deadline_for(self.deadline)
+        names = " ".join(dict.fromkeys(str(args[0]) for args in commands))
+        attributes = {"db.system": "redis", "db.operation": names}
+        with self._span(names, kind=trace.SpanKind.CLIENT, attributes=attributes):
+            calls = [self.batcher.call(*args, deadline=deadline) for args in commands]
+            replies = [reply for reply, _ in await asyncio.gather(*calls)]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _command(self, *args: Any) -> Any:
+        [reply] = await self._commands(args)
+        return reply
+
     async def delete(self, keys: Sequence[str]) -> None:
         if not keys:
             return
-
-        async def op() -> None:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:  # one DEL per key: keys live in different hash slots
-                    pipe.delete(session_key(key))
-                await pipe.execute()
-
-        await self._retry(op, "delete")
+        # One DEL per key: keys live in different hash slots.
+        dels = [("DEL", session_key(key)) for key in keys]
+        await self._retry(partial(self._commands, *dels), "delete")
 
     async def index_add(self, user: str, key: str, expires_at_ms: int, cap: int) -> None:
-        idx = index_key(user)
-
-        async def op() -> list[bytes]:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.zremrangebyscore(idx, "-inf", _now_ms() - _INDEX_SKEW_MS)
-                pipe.zadd(idx, {key: expires_at_ms})
-                pipe.pexpireat(idx, expires_at_ms + _INDEX_SKEW_MS, nx=True)
-                pipe.pexpireat(idx, expires_at_ms + _INDEX_SKEW_MS, gt=True)
-                pipe.zcard(idx)
-                replies = await pipe.execute()
-            excess = replies[-1] - cap
-            if excess <= 0:
-                return []
-            popped = cast(list[tuple[bytes, float]], await self.client.zpopmin(idx, excess))
-            return [member for member, _ in popped]
-
-        evicted = await self._retry(op, "index_add")
+        prune_before = _now_ms() - _INDEX_SKEW_MS
+        expire_at = expires_at_ms + _INDEX_SKEW_MS
+        add = partial(
+            self._eval,
+            _INDEX_ADD,
+            index_key(user),
+            key,
+            expires_at_ms,
+            prune_before,
+            expire_at,
+            cap,
+        )
+        evicted: list[bytes] = await self._retry(add, "index_add")
         await self.delete([member.decode() for member in evicted])
 
     async def index_list(self, user: str) -> list[SessionInfo]:
         idx = index_key(user)
 
         async def op() -> list[SessionInfo]:
-            raw = cast(list[bytes], await self.client.zrange(idx, 0, -1))
-            members = [m.decode() for m in raw]
+            members = [m.decode() for m in await self._command("ZRANGE", idx, 0, -1)]
             if not members:
                 return []
-            async with self.client.pipeline(transaction=False) as pipe:
-                for member in members:
-                    pipe.hmget(session_key(member), "#c", "#a")
-                    pipe.pttl(session_key(member))
-                replies = await pipe.execute()
+            reads: list[tuple[Any, ...]] = []
+            for member in members:
+                reads += [("HMGET", session_key(member), "#c", "#a"), ("PTTL", session_key(member))]
+            replies = await self._commands(*reads)
             now = _now_ms()
             live, gone = [], []
             for i, member in enumerate(members):
@@ -279,22 +302,27 @@ class RedisSessionStore:
                     continue
                 live.append(SessionInfo(member, int(created), int(end), now + ttl))
             if gone:
-                await self.client.zrem(idx, *gone)
+                await self._command("ZREM", idx, *gone)
             return live
 
         return await self._retry(op, "index_list")
 
     async def index_remove(self, user: str, keys: Sequence[str]) -> None:
         if keys:
-            idx = index_key(user)
-            await self._retry(lambda: self.client.zrem(idx, *keys), "index_remove")
+            await self._retry(
+                partial(self._command, "ZREM", index_key(user), *keys), "index_remove"
+            )
 
     async def count(self) -> int:
         async def op() -> int:
-            keys = 0
-            async for _ in self.client.scan_iter(match=session_key("*"), count=1000):
-                keys += 1
-            return keys
+            cursor, keys = b"0", 0
+            while True:  # SCAN by SCAN: between them other callers' commands go out
+                cursor, found = await self._command(
+                    "SCAN", cursor, "MATCH", session_key("*"), "COUNT", 1000
+                )
+                keys += len(found)
+                if cursor == b"0":
+                    return keys
 
         return await self._retry(op, "count")
 
@@ -302,14 +330,17 @@ class RedisSessionStore:
         await self._retry(self._check_writable_master, "ping")
 
     async def _check_writable_master(self) -> None:
-        # The client trusts whichever node Sentinel names: ask the node itself.
-        role = await self.client.execute_command("ROLE")
+        # Whoever named the node (Sentinel, a URL), ask the node itself.
+        role = await self._command("ROLE")
         if role[0] != b"master":
+            self.batcher.reconnect()  # the next command asks where the master is again
             raise rx.ReadOnlyError("READONLY connected node is not a master")
 
     async def close(self) -> None:
-        """Closes the store's own connection; the client it was given is its owner's."""
-        await self.batcher.close()
+        """Closes the store's own connection, if it made one; a `RedisConnection` it was
+        given is its owner's."""
+        if self._own_batcher:
+            await self.batcher.close()
 
 
 def _now_ms() -> int:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -22,8 +23,12 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-async def batcher(redis_db: redis.Redis, redis_server: RedisServer) -> CommandBatcher:
-    return CommandBatcher(Redis.from_url(redis_server.url))
+async def batcher(
+    redis_db: redis.Redis, redis_server: RedisServer
+) -> AsyncIterator[CommandBatcher]:
+    batcher = CommandBatcher(Redis.from_url(redis_server.url))
+    yield batcher
+    await batcher.close()
 
 
 async def test_concurrent_calls_get_their_own_replies(batcher: CommandBatcher) -> None:
@@ -123,3 +128,134 @@ async def test_password_and_database_come_from_the_client(own_server: RedisServe
     wrong = CommandBatcher(Redis.from_url(url.replace("s3cret", "wrong")))
     with pytest.raises(rx.AuthenticationError):
         await wrong.call("PING")
+
+
+async def test_a_caller_cancelled_after_its_command_went_out_leaves_the_replies_in_order(
+    own_server: RedisServer,
+) -> None:
+    batcher = CommandBatcher(Redis.from_url(own_server.url, socket_timeout=10))
+    await asyncio.gather(batcher.call("SET", "a", "for a"), batcher.call("SET", "b", "for b"))
+    own_server.proc.signal(signal.SIGSTOP)  # the replies wait: the cancel comes first
+    doomed = asyncio.ensure_future(batcher.call("GET", "a"))
+    await asyncio.sleep(0.05)
+    assert batcher.queued == 0  # written, its reply on the way
+    doomed.cancel()
+    survivor = batcher.call("GET", "b")
+    await asyncio.sleep(0.05)
+    own_server.proc.signal(signal.SIGCONT)
+    assert await survivor == (b"for b", None)
+    assert await batcher.call("GET", "a") == (b"for a", None)
+    await batcher.close()
+
+
+async def test_a_connection_lost_mid_batch_fails_every_caller_and_the_next_call_reconnects(
+    batcher: CommandBatcher, redis_db: redis.Redis
+) -> None:
+    (first_id, _) = await batcher.call("CLIENT", "ID")
+    # BLPOP holds the connection: the commands after it wait in Redis' buffer, unanswered.
+    batch = [batcher.call("BLPOP", "never", 0), batcher.call("INCR", "n"), batcher.call("PING")]
+    await asyncio.sleep(0.1)
+    redis_db.client_kill_filter(_id=first_id)
+    async with asyncio.timeout(5):  # a caller left hanging fails here, not at pytest's timeout
+        results = await asyncio.gather(*batch, return_exceptions=True)
+    assert all(isinstance(r, rx.ConnectionError) for r in results), results
+    assert redis_db.get("n") is None
+    (second_id, _) = await batcher.call("CLIENT", "ID")
+    assert second_id != first_id
+
+
+async def test_a_batch_is_written_at_most_max_batch_commands_at_a_time(
+    redis_db: redis.Redis, redis_server: RedisServer
+) -> None:
+    batcher = CommandBatcher(Redis.from_url(redis_server.url), max_batch=4)
+    await batcher.call("PING")  # connected
+    pipe = batcher._pipe
+    assert pipe is not None
+    writes: list[int] = []
+    send = pipe.send
+
+    def counting_send(calls: list[Any]) -> None:
+        writes.append(len(calls))
+        send(calls)
+
+    pipe.send = counting_send  # type: ignore[method-assign]
+    replies = await asyncio.gather(*(batcher.call("INCR", "n", wait=(10, 0)) for _ in range(10)))
+    assert writes == [4, 4, 2]
+    assert sorted(int(reply) for reply, _ in replies) == list(range(1, 11))
+    assert all(acked == 0 for _, acked in replies)  # each write closed by its own WAIT
+    await batcher.close()
+
+
+async def test_nothing_more_is_written_while_the_server_reads_nothing(
+    own_server: RedisServer,
+) -> None:
+    high = 64 * 1024
+    value = b"x" * (512 * 1024)
+    batcher = CommandBatcher(
+        Redis.from_url(own_server.url, socket_timeout=10), max_batch=1, write_buffer_high=high
+    )
+    await batcher.call("PING")
+    own_server.proc.signal(signal.SIGSTOP)
+    calls = [batcher.call("SET", f"k{i}", value) for i in range(64)]  # 32 MiB
+    await asyncio.sleep(0.3)
+    pipe = batcher._pipe
+    assert pipe is not None and pipe.transport is not None
+    buffered = pipe.transport.get_write_buffer_size()
+    assert batcher.queued > 0  # held back, not piled into the transport
+    assert buffered <= high + len(value) + 1024
+    own_server.proc.signal(signal.SIGCONT)
+    async with asyncio.timeout(10):  # what was held back goes out once the buffer drains
+        assert [reply for reply, _ in await asyncio.gather(*calls)] == [b"OK"] * 64
+    assert own_server.client.strlen("k63") == len(value)
+    await batcher.close()
+
+
+class FakeRedis:
+    """A TCP server on loopback whose first connection answers `first`; later ones answer
+    +PONG to whatever they read."""
+
+    def __init__(self, first: bytes) -> None:
+        self.first = first
+        self.connections = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        answer = self.first if self.connections == 1 else b"+PONG\r\n"
+        try:
+            while await reader.read(4096):
+                writer.write(answer)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "first_call_fails"),
+    [(b"\x00garbage\r\n", True), (b"+PONG\r\n+PONG\r\n", False)],
+    ids=["garbage", "reply-to-no-command"],
+)
+async def test_a_protocol_error_fails_the_callers_and_the_next_call_reconnects(
+    first: bytes, first_call_fails: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeRedis(first)
+    server = await asyncio.start_server(fake.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    batcher = CommandBatcher(Redis(port=port, socket_timeout=2))
+    try:
+        if first_call_fails:
+            with pytest.raises(rx.ConnectionError, match="protocol error"):
+                await batcher.call("PING")
+        else:  # the extra reply could only be matched to the next caller's command: dropped
+            assert await batcher.call("PING") == (b"PONG", None)
+            await asyncio.sleep(0.05)
+            assert batcher.address is None
+        assert await batcher.call("PING") == (b"PONG", None)
+        assert fake.connections == 2
+        # Closed by the connection itself, not by the event loop after an exception in it.
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    finally:
+        await batcher.close()
+        server.close()
+        await server.wait_closed()

@@ -76,46 +76,28 @@ def test_observed_census_reports_and_returns_each_result() -> None:
 
 
 class FakeSentinel:
-    """Answers SENTINEL MASTER / SENTINEL REPLICAS through a pipeline, like redis-py's."""
+    """Answers SENTINEL MASTER / SENTINEL REPLICAS as the pipelined connection does: a future
+    of (the flat reply of alternating names and values, None)."""
 
     def __init__(self, master: tuple[str, int], replicas: int = 2) -> None:
-        self.answer = (
-            {"ip": master[0], "port": master[1], "flags": "master"},
-            [{"is_sdown": False, "is_odown": False, "is_disconnected": False}] * replicas,
-        )
+        self.master = [b"ip", master[0].encode(), b"port", str(master[1]).encode()]
+        self.master += [b"flags", b"master"]
+        self.replicas = [[b"flags", b"slave"]] * replicas
 
-    def pipeline(self, transaction: bool) -> FakeSentinel:
-        return self
-
-    async def __aenter__(self) -> FakeSentinel:
-        return self
-
-    async def __aexit__(self, *_: Any) -> None:
-        pass
-
-    def sentinel_master(self, name: str) -> None:
-        pass
-
-    def sentinel_slaves(self, name: str) -> None:
-        pass
-
-    async def execute(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return self.answer
-
-
-class FakeSentinels:
-    def __init__(self, *sentinels: FakeSentinel) -> None:
-        self.sentinels = list(sentinels)
+    def call(self, *args: Any, **_: Any) -> asyncio.Future[tuple[Any, None]]:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result((self.master if args[1] == "MASTER" else self.replicas, None))
+        return future
 
 
 def test_census_counts_sentinels_naming_another_master() -> None:
     split = sentinel_census(
-        FakeSentinels(FakeSentinel(A), FakeSentinel(A), FakeSentinel(B)),  # type: ignore[arg-type]
+        [FakeSentinel(A), FakeSentinel(A), FakeSentinel(B)],  # type: ignore[list-item]
         "sessionfleet",
     )
     assert asyncio.run(split()) == ReplicaCensus(A, 2, failing_over=False, dissenting=1)
     agreed = sentinel_census(
-        FakeSentinels(*(FakeSentinel(A) for _ in range(3))),  # type: ignore[arg-type]
+        [FakeSentinel(A) for _ in range(3)],  # type: ignore[misc]
         "sessionfleet",
     )
     assert asyncio.run(agreed()) == ReplicaCensus(A, 2, failing_over=False, dissenting=0)
