@@ -61,11 +61,13 @@ class CensusCache:
         self._task: asyncio.Task[ReplicaCensus | None] | None = None
         self._task_started = 0.0
 
+    def cached(self) -> ReplicaCensus | None:
+        """The last census if at most `MAX_AGE` old, without asking anyone."""
+        return self._last if time.monotonic() - self._last_at <= MAX_AGE else None
+
     async def recent(self) -> ReplicaCensus | None:
         """A census at most `MAX_AGE` old (None: no majority of Sentinels answered)."""
-        if time.monotonic() - self._last_at <= MAX_AGE:
-            return self._last
-        return await self._newer_than(time.monotonic() - MAX_AGE)
+        return self.cached() or await self._newer_than(time.monotonic() - MAX_AGE)
 
     def forget(self) -> None:
         """The census no longer holds (a failover, another master): ask again next time

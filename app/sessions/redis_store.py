@@ -130,6 +130,8 @@ class RedisSessionStore:
         """EVALSHA (falling back to EVAL once per server) plus, when `replicas` is given, the
         acknowledgement of its batch by that many replicas: one round trip, shared with
         concurrent requests."""
+        if not replicas:  # durable commits check the census themselves, before and after
+            await self._on_named_master()
         wait = (self._wait_budget_ms(), replicas) if replicas else None
         deadline = deadline_for(self.deadline)
         with self._span("EVALSHA", kind=trace.SpanKind.CLIENT, attributes=_SPAN_ATTRIBUTES) as span:
@@ -185,6 +187,33 @@ class RedisSessionStore:
             self.batcher.reconnect()  # the next batch asks the census for the master
             raise NotDurable("the master changed")
         return census
+
+    async def _on_named_master(self) -> None:
+        """Loads and non-durable commits, too, go only to the master the Sentinels name (a
+        census at most `MAX_AGE` old): a deposed master that still takes itself for one would
+        answer reads that hide writes the new master holds, and take writes it is about to
+        lose. When no majority answers within the request's deadline, the call goes ahead:
+        nothing better is known."""
+        if self.census is None:
+            return
+        census = self.census.cached() or await self._within_deadline(self.census.recent())
+        if census is None or self.batcher.address in (None, census.master):
+            return
+        # The cached answer may predate this connection: only a fresh one moves it.
+        census = await self._within_deadline(self.census.fresh())
+        if census is not None and self.batcher.address not in (None, census.master):
+            self.batcher.reconnect()  # the next batch asks the census for the master
+            raise rx.ConnectionError("the Sentinels name another master")
+
+    async def _within_deadline(
+        self, query: Awaitable[ReplicaCensus | None]
+    ) -> ReplicaCensus | None:
+        # The query is shared and shielded (see CensusCache): giving up on it cancels nothing.
+        remaining = deadline_for(self.deadline) - time.monotonic()
+        try:
+            return await asyncio.wait_for(query, max(0.0, remaining))
+        except TimeoutError:
+            return None
 
     def _wait_budget_ms(self) -> int:
         # Let WAIT answer (with a count) before the request's deadline cuts the call off.

@@ -12,7 +12,7 @@ import redis
 from redis.asyncio import Redis
 
 from app.sessions import Limits, RedisSessionStore, StoreUnavailable
-from app.sessions.census import ReplicaCensus
+from app.sessions.census import MAX_AGE, ReplicaCensus
 from app.sessions.errors import NotDurable
 from app.sessions.store import CommitRequest
 from harness.processes import RedisServer, wait_until
@@ -156,3 +156,58 @@ async def test_a_load_from_a_replica_is_refused_not_read_as_no_session(tmp_path:
     finally:
         replica.stop()
         master.stop()
+
+
+async def test_reads_leave_a_deposed_master_once_the_census_names_another(tmp_path: Path) -> None:
+    # A master the Sentinels replaced may go on taking itself for a master (cut off, or not
+    # yet reconfigured). Loads and non-durable commits must follow the census there too:
+    # a load it answered hid a write the new master held (a cart that later grew past what
+    # its user was told, in a make e2e upgrade run).
+    fast_sync = ("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
+    old, new = (
+        RedisServer(tmp_path / "a", None, *fast_sync),
+        RedisServer(tmp_path / "b", None, *fast_sync),
+    )
+    limits = Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096)
+    try:
+        master = ("127.0.0.1", old.port)
+
+        async def census() -> ReplicaCensus:
+            return ReplicaCensus(master, replicas=1, failing_over=False)
+
+        new.client.replicaof("127.0.0.1", old.port)
+        wait_until(lambda: _linked(new), 10, "replica of the first master")
+        store = RedisSessionStore(
+            Redis(port=old.port),
+            limits,
+            wait_replicas=0,
+            wait_timeout_ms=0,
+            deadline=2.0,
+            census=census,
+        )
+        await store.commit("k", CommitRequest("t1", create=True, sets={"a": (0, b"1")}))
+        wait_until(lambda: new.client.exists("sf:{k}:s") == 1, 5, "the session replicated")
+
+        new.client.replicaof("no", "one")  # promoted; the old master is left as it was
+        on_new = RedisSessionStore(
+            Redis(port=new.port), limits, wait_replicas=0, wait_timeout_ms=0, deadline=2.0
+        )
+        await on_new.commit("k", CommitRequest("t2", create=False, sets={"a": (1, b"2")}))
+        await on_new.close()
+        master = ("127.0.0.1", new.port)
+
+        started, seen = time.monotonic(), []
+        while time.monotonic() - started < MAX_AGE + 1.0:
+            loaded = await store.load("k")
+            assert loaded is not None
+            seen.append(loaded.fields["a"])
+        switched = seen.index((2, b"2"))  # ValueError: every load still went to the old master
+        assert set(seen[switched:]) == {(2, b"2")}  # and none went back
+
+        await store.commit("k", CommitRequest("t3", create=False, sets={"a": (2, b"3")}))
+        assert new.client.hget("sf:{k}:s", "a") == b"3:3"
+        assert old.client.hget("sf:{k}:s", "a") == b"1:1"
+        await store.close()
+    finally:
+        old.stop()
+        new.stop()
