@@ -12,7 +12,8 @@ Definitions (requests count by when they started, unless said otherwise):
 - an event's window runs from the start of its action to the start of the next one (or the
   end of the load). Errors are *back to normal* after the last erroneous second of the window
   (counted in whole seconds from the action's start), if at least `SETTLE_S` seconds of the
-  window follow it; if not, they were not back to normal before the window ended.
+  window follow it; if not, they were not back to normal before the window ended. Requests
+  still in flight when the window ends are left to the next action.
 - a *stall* of writes (reads): the longest time within the window during which no write
   (read) completed successfully (requests count by when they ended), if it is at least
   `STALL_FLOOR_S` and twice the longest such gap in normal running; shorter gaps are noise.
@@ -140,8 +141,17 @@ def event_figures(
     start = float(event["start_s"])
     normal_share = normal["normal_error_share"]
     seconds = max(1, math.ceil(window_end - start))
+    # A request still in flight when the next action began is that action's to answer for
+    # (in a demo run, the one failure "after" an app kill was a login the master kill cut off).
     erroneous = [
-        _erroneous(index.started(start + k, min(start + k + 1, window_end)), normal_share)
+        _erroneous(
+            [
+                r
+                for r in index.started(start + k, min(start + k + 1, window_end))
+                if r.end <= window_end
+            ],
+            normal_share,
+        )
         for k in range(seconds)
     ]
     last = max((k for k, bad in enumerate(erroneous) if bad), default=None)
