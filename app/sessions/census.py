@@ -58,8 +58,7 @@ class CensusCache:
         self.census = census
         self._last: ReplicaCensus | None = None
         self._last_at = -MAX_AGE
-        self._task: asyncio.Task[ReplicaCensus | None] | None = None
-        self._task_started = 0.0
+        self._task: asyncio.Task[tuple[float, ReplicaCensus | None]] | None = None
 
     def cached(self) -> ReplicaCensus | None:
         """The last census if at most `MAX_AGE` old, without asking anyone."""
@@ -74,7 +73,7 @@ class CensusCache:
         rather than keep refusing writes on it for up to `MAX_AGE`."""
         self._last_at = -MAX_AGE
         if self._task is not None and self._task.done():
-            self._task_started = float("-inf")  # nor reuse the answer it came from
+            self._task = None  # nor reuse the answer it came from
 
     async def fresh(self) -> ReplicaCensus | None:
         """A census whose queries were sent after this call."""
@@ -82,17 +81,26 @@ class CensusCache:
 
     async def _newer_than(self, since: float) -> ReplicaCensus | None:
         while True:
-            if self._task is None or (self._task.done() and self._task_started < since):
-                self._task_started = time.monotonic()
-                self._task = asyncio.ensure_future(self._query())
-            task, started = self._task, self._task_started
+            task = self._task
+            if task is None or (task.done() and _sent_at(task) < since):
+                task = self._task = asyncio.ensure_future(self._query())
             # Shielded: a request cut off by its deadline leaves the query to the others.
-            result = await asyncio.shield(task)
-            if started >= since:
+            sent, result = await asyncio.shield(task)
+            if sent >= since:
                 return result
 
-    async def _query(self) -> ReplicaCensus | None:
+    async def _query(self) -> tuple[float, ReplicaCensus | None]:
+        # Stamped when the task first runs, not when it is made: every commit one WAIT reply
+        # acknowledged resumes, and asks, before it runs, so the whole batch shares one census.
+        sent = time.monotonic()
         result = await self.census()
         if result is not None:
             self._last, self._last_at = result, time.monotonic()
-        return result
+        return sent, result
+
+
+def _sent_at(task: asyncio.Task[tuple[float, ReplicaCensus | None]]) -> float:
+    """When a finished query's questions went out (never, for one that failed)."""
+    if task.cancelled() or task.exception() is not None:
+        return float("-inf")
+    return task.result()[0]

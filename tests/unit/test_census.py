@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from app.sessions.census import CensusCache, ReplicaCensus
 
 HEALTHY = ReplicaCensus(("10.0.0.1", 6379), 2, failing_over=False)
@@ -37,12 +39,37 @@ async def test_fresh_census_is_asked_after_the_call() -> None:
     assert sentinels.asked == 2
 
 
-async def test_concurrent_fresh_calls_share_queries() -> None:
-    # The first call's query is already out when the others arrive: they share the next one.
+async def test_calls_made_before_the_query_went_out_share_it() -> None:
+    # Every commit one WAIT reply acknowledged asks in the same loop turn: one query for all.
     sentinels = Sentinels(HEALTHY)
     cache = CensusCache(sentinels)
     results = await asyncio.gather(*(cache.fresh() for _ in range(10)))
-    assert results == [HEALTHY] * 10 and sentinels.asked == 2
+    assert results == [HEALTHY] * 10 and sentinels.asked == 1
+
+
+async def test_a_call_made_while_a_query_is_out_waits_for_the_next_one() -> None:
+    failing = ReplicaCensus(("10.0.0.1", 6379), 2, failing_over=True)
+    sentinels = Sentinels(HEALTHY, failing)
+    cache = CensusCache(sentinels)
+    first = asyncio.ensure_future(cache.fresh())
+    await asyncio.sleep(0.005)  # the first query is out, not answered (the fake takes 10 ms)
+    assert sentinels.asked == 1
+    assert await cache.fresh() == failing  # asked after its call, not the one already out
+    assert await first == HEALTHY and sentinels.asked == 2
+
+
+async def test_a_failed_query_is_not_reused() -> None:
+    sentinels = Sentinels(HEALTHY)
+    cache = CensusCache(sentinels)
+    cache.census = _raise
+    with pytest.raises(ConnectionError):
+        await cache.fresh()
+    cache.census = sentinels
+    assert await cache.recent() == HEALTHY and sentinels.asked == 1
+
+
+async def _raise() -> ReplicaCensus | None:
+    raise ConnectionError("lost")
 
 
 async def test_no_answer_is_not_replaced_by_an_older_census() -> None:
