@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,47 +88,60 @@ async def test_no_census_means_no_connection_even_for_a_load(redis_db: redis.Red
     await store.close()
 
 
-async def test_a_commit_after_a_switch_of_master_reaches_the_new_master(tmp_path: Path) -> None:
-    # A login is a commit with no load before it: the store must reconnect to the master the
-    # census names instead of refusing ("the master changed") until the deadline. The client
-    # still points at the old master: only the census says where to go.
+class Census:
+    """What the Sentinels say: the master the test names, one replica, all well."""
+
+    def __init__(self, master: RedisServer) -> None:
+        self.master = ("127.0.0.1", master.port)
+
+    async def __call__(self) -> ReplicaCensus:
+        return ReplicaCensus(self.master, replicas=1, failing_over=False)
+
+
+@pytest.fixture
+def old_and_new(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """A master and its replica, in sync: the replica is the one a failover promotes."""
     fast_sync = ("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
-    old, new = (
-        RedisServer(tmp_path / "a", None, *fast_sync),
-        RedisServer(tmp_path / "b", None, *fast_sync),
-    )
+    old = RedisServer(tmp_path / "a", None, *fast_sync)
+    new = RedisServer(tmp_path / "b", None, *fast_sync)
     try:
-        master = ("127.0.0.1", old.port)
-
-        async def census() -> ReplicaCensus:
-            return ReplicaCensus(master, replicas=1, failing_over=False)
-
         new.client.replicaof("127.0.0.1", old.port)
         wait_until(lambda: _linked(new), 10, "replica of the first master")
-        store = RedisSessionStore(
-            Redis(port=old.port),
-            Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-            wait_replicas=1,
-            wait_timeout_ms=200,
-            deadline=5.0,
-            census=census,
-        )
-        first = CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=True)
-        await store.commit("k1", first)
-
-        new.client.replicaof("no", "one")  # the failover: the replica is promoted...
-        old.client.replicaof("127.0.0.1", new.port)  # ...and the old master follows it
-        wait_until(lambda: _linked(old), 10, "old master following the new one")
-        master = ("127.0.0.1", new.port)
-        assert store.census is not None
-        store.census.forget()  # as if its last answer were older than MAX_AGE
-        second = CommitRequest("t2", create=True, sets={"a": (0, b"2")}, durable=True)
-        await store.commit("k2", second)
-        assert new.client.hget("sf:{k2}:s", "a") == b"1:2"
-        await store.close()
+        yield old, new
     finally:
         old.stop()
         new.stop()
+
+
+async def test_a_commit_after_a_switch_of_master_reaches_the_new_master(
+    old_and_new: tuple[RedisServer, RedisServer],
+) -> None:
+    # A login is a commit with no load before it: the store must reconnect to the master the
+    # census names instead of refusing ("the master changed") until the deadline. The client
+    # still points at the old master: only the census says where to go.
+    old, new = old_and_new
+    census = Census(old)
+    store = RedisSessionStore(
+        Redis(port=old.port),
+        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+        wait_replicas=1,
+        wait_timeout_ms=200,
+        deadline=5.0,
+        census=census,
+    )
+    first = CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=True)
+    await store.commit("k1", first)
+
+    new.client.replicaof("no", "one")  # the failover: the replica is promoted...
+    old.client.replicaof("127.0.0.1", new.port)  # ...and the old master follows it
+    wait_until(lambda: _linked(old), 10, "old master following the new one")
+    census.master = ("127.0.0.1", new.port)
+    assert store.census is not None
+    store.census.forget()  # as if its last answer were older than MAX_AGE
+    second = CommitRequest("t2", create=True, sets={"a": (0, b"2")}, durable=True)
+    await store.commit("k2", second)
+    assert new.client.hget("sf:{k2}:s", "a") == b"1:2"
+    await store.close()
 
 
 def _linked(replica: RedisServer) -> bool:
@@ -158,56 +171,44 @@ async def test_a_load_from_a_replica_is_refused_not_read_as_no_session(tmp_path:
         master.stop()
 
 
-async def test_reads_leave_a_deposed_master_once_the_census_names_another(tmp_path: Path) -> None:
+async def test_reads_leave_a_deposed_master_once_the_census_names_another(
+    old_and_new: tuple[RedisServer, RedisServer],
+) -> None:
     # A master the Sentinels replaced may go on taking itself for a master (cut off, or not
     # yet reconfigured). Loads and non-durable commits must follow the census there too:
     # a load it answered hid a write the new master held (a cart that later grew past what
     # its user was told, in a make e2e upgrade run).
-    fast_sync = ("--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
-    old, new = (
-        RedisServer(tmp_path / "a", None, *fast_sync),
-        RedisServer(tmp_path / "b", None, *fast_sync),
-    )
+    old, new = old_and_new
+    census = Census(old)
     limits = Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096)
-    try:
-        master = ("127.0.0.1", old.port)
+    store = RedisSessionStore(
+        Redis(port=old.port),
+        limits,
+        wait_replicas=0,
+        wait_timeout_ms=0,
+        deadline=2.0,
+        census=census,
+    )
+    await store.commit("k", CommitRequest("t1", create=True, sets={"a": (0, b"1")}))
+    wait_until(lambda: new.client.exists("sf:{k}:s") == 1, 5, "the session replicated")
 
-        async def census() -> ReplicaCensus:
-            return ReplicaCensus(master, replicas=1, failing_over=False)
+    new.client.replicaof("no", "one")  # promoted; the old master is left as it was
+    on_new = RedisSessionStore(
+        Redis(port=new.port), limits, wait_replicas=0, wait_timeout_ms=0, deadline=2.0
+    )
+    await on_new.commit("k", CommitRequest("t2", create=False, sets={"a": (1, b"2")}))
+    await on_new.close()
+    census.master = ("127.0.0.1", new.port)
 
-        new.client.replicaof("127.0.0.1", old.port)
-        wait_until(lambda: _linked(new), 10, "replica of the first master")
-        store = RedisSessionStore(
-            Redis(port=old.port),
-            limits,
-            wait_replicas=0,
-            wait_timeout_ms=0,
-            deadline=2.0,
-            census=census,
-        )
-        await store.commit("k", CommitRequest("t1", create=True, sets={"a": (0, b"1")}))
-        wait_until(lambda: new.client.exists("sf:{k}:s") == 1, 5, "the session replicated")
+    started, seen = time.monotonic(), []
+    while time.monotonic() - started < MAX_AGE + 1.0:
+        loaded = await store.load("k")
+        assert loaded is not None
+        seen.append(loaded.fields["a"])
+    switched = seen.index((2, b"2"))  # ValueError: every load still went to the old master
+    assert set(seen[switched:]) == {(2, b"2")}  # and none went back
 
-        new.client.replicaof("no", "one")  # promoted; the old master is left as it was
-        on_new = RedisSessionStore(
-            Redis(port=new.port), limits, wait_replicas=0, wait_timeout_ms=0, deadline=2.0
-        )
-        await on_new.commit("k", CommitRequest("t2", create=False, sets={"a": (1, b"2")}))
-        await on_new.close()
-        master = ("127.0.0.1", new.port)
-
-        started, seen = time.monotonic(), []
-        while time.monotonic() - started < MAX_AGE + 1.0:
-            loaded = await store.load("k")
-            assert loaded is not None
-            seen.append(loaded.fields["a"])
-        switched = seen.index((2, b"2"))  # ValueError: every load still went to the old master
-        assert set(seen[switched:]) == {(2, b"2")}  # and none went back
-
-        await store.commit("k", CommitRequest("t3", create=False, sets={"a": (2, b"3")}))
-        assert new.client.hget("sf:{k}:s", "a") == b"3:3"
-        assert old.client.hget("sf:{k}:s", "a") == b"1:1"
-        await store.close()
-    finally:
-        old.stop()
-        new.stop()
+    await store.commit("k", CommitRequest("t3", create=False, sets={"a": (2, b"3")}))
+    assert new.client.hget("sf:{k}:s", "a") == b"3:3"
+    assert old.client.hget("sf:{k}:s", "a") == b"1:1"
+    await store.close()

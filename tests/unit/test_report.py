@@ -99,6 +99,34 @@ def windows(run: dict[str, Any], rows: list[dict[str, Any]]) -> list[tuple[dict,
     ]
 
 
+def synthetic_run(
+    rows: list[list[Any]], chaos: list[tuple[str, float, float]], max_error_rate: float
+) -> dict[str, Any]:
+    """A recorded run of 60 s on one replica: request rows, then (action, start, end)."""
+    return {
+        "format": 1,
+        "started_at": "2025-01-01 00:00:00",
+        "duration_s": 60.0,
+        "params": {"max_error_rate": max_error_rate},
+        "logins": 0,
+        "hops": {
+            "users": 0,
+            "replicas_seen": ["a"],
+            "users_served_by_2_or_more_replicas": 0,
+            "share_of_requests_that_changed_replica": 0.0,
+        },
+        "chaos": [
+            {"action": action, "outcome": "x", "ok": True, "start_s": start, "end_s": end}
+            for action, start, end in chaos
+        ],
+        "anomalies": [],
+        "requests": {
+            "columns": ["start_s", "latency_ms", "kind", "ok", "status", "replica", "name"],
+            "rows": rows,
+        },
+    }
+
+
 def as_ms(value: float) -> str:
     return f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
@@ -295,33 +323,7 @@ def test_a_synthetic_outage_gives_the_figures_it_was_built_with() -> None:
         elif i == 2995:  # t = 29.95, a read
             latency = 2600.0
         rows.append([t, latency, "w" if write else "r", int(ok), 200 if ok else 503, "a", "/x"])
-    record = {
-        "format": 1,
-        "started_at": "2025-01-01 00:00:00",
-        "duration_s": 60.0,
-        "params": {"max_error_rate": 0.05},
-        "logins": 0,
-        "hops": {
-            "users": 0,
-            "replicas_seen": ["a"],
-            "users_served_by_2_or_more_replicas": 0,
-            "share_of_requests_that_changed_replica": 0.0,
-        },
-        "chaos": [
-            {
-                "action": "kill_redis_master",
-                "outcome": "x",
-                "ok": True,
-                "start_s": 30.0,
-                "end_s": 30.2,
-            },
-        ],
-        "anomalies": [],
-        "requests": {
-            "columns": ["start_s", "latency_ms", "kind", "ok", "status", "replica", "name"],
-            "rows": rows,
-        },
-    }
+    record = synthetic_run(rows, [("kill_redis_master", 30.0, 30.2)], max_error_rate=0.05)
     [event] = analysis.summarize(record)["chaos_events"]
     assert event["write_stall"]["stall"]
     assert event["write_stall"]["seconds"] == pytest.approx(2.51, abs=0.011)
@@ -406,27 +408,7 @@ def test_an_outage_outlasting_its_window_is_flagged_not_timed() -> None:
         [i * 0.01, 5.0, "w", int(not (i * 0.01 >= 30.0 and i % 3 == 0)), 200, "a", "/x"]
         for i in range(6000)
     ]  # from t = 30 s to the end, a third of the requests fail
-    record = {
-        "format": 1,
-        "started_at": "2025-01-01 00:00:00",
-        "duration_s": 60.0,
-        "params": {"max_error_rate": 0.5},
-        "logins": 0,
-        "hops": {
-            "users": 0,
-            "replicas_seen": ["a"],
-            "users_served_by_2_or_more_replicas": 0,
-            "share_of_requests_that_changed_replica": 0.0,
-        },
-        "chaos": [
-            {"action": "lose_node", "outcome": "x", "ok": True, "start_s": 30.0, "end_s": 30.1},
-        ],
-        "anomalies": [],
-        "requests": {
-            "columns": ["start_s", "latency_ms", "kind", "ok", "status", "replica", "name"],
-            "rows": rows,
-        },
-    }
+    record = synthetic_run(rows, [("lose_node", 30.0, 30.1)], max_error_rate=0.5)
     summary = analysis.summarize(record)
     [event] = summary["chaos_events"]
     assert event["errors_normal_after_s"] is None and event["recovered_after_s"] is None
@@ -448,34 +430,9 @@ def test_a_failure_the_next_action_caused_is_not_charged_to_the_one_before() -> 
         rows[i] = [i * 0.01, 300.0, "w", 0, 503, "a", "/login"]
     rows += [[40.0 + i * 0.01, 200.0, "w", 0, 503, "a", "/x"] for i in range(50)]
     rows.sort()
-    record = {
-        "format": 1,
-        "started_at": "2025-01-01 00:00:00",
-        "duration_s": 60.0,
-        "params": {"max_error_rate": 0.5},
-        "logins": 0,
-        "hops": {
-            "users": 0,
-            "replicas_seen": ["a"],
-            "users_served_by_2_or_more_replicas": 0,
-            "share_of_requests_that_changed_replica": 0.0,
-        },
-        "chaos": [
-            {"action": "kill_app", "outcome": "x", "ok": True, "start_s": 20.0, "end_s": 20.1},
-            {
-                "action": "kill_redis_master",
-                "outcome": "x",
-                "ok": True,
-                "start_s": 40.0,
-                "end_s": 40.1,
-            },
-        ],
-        "anomalies": [],
-        "requests": {
-            "columns": ["start_s", "latency_ms", "kind", "ok", "status", "replica", "name"],
-            "rows": rows,
-        },
-    }
+    record = synthetic_run(
+        rows, [("kill_app", 20.0, 20.1), ("kill_redis_master", 40.0, 40.1)], max_error_rate=0.5
+    )
     kill_app, kill_master = analysis.summarize(record)["chaos_events"]
     assert kill_app["errors_normal_after_s"] == 0.0
     assert kill_master["errors_normal_after_s"] == 1.0
