@@ -27,8 +27,14 @@ import uvloop
 from redis.asyncio import Redis
 
 from app.ops.gc_tuning import restore, tune_for_serving
-from app.sessions import Limits, RedisConnection, RedisOptions, RedisSessionStore, connect
-from app.sessions.store import CommitRequest
+from app.sessions import (
+    CommitRequest,
+    Limits,
+    RedisConnection,
+    RedisOptions,
+    RedisSessionStore,
+    connect,
+)
 from harness.processes import ReplicatedRedis
 
 CONCURRENCY = 32

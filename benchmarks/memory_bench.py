@@ -19,9 +19,13 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from app.sessions import Limits, RedisSessionStore
-from app.sessions.cookies import new_session_id, store_key_of
-from app.sessions.store import CommitRequest
+from app.sessions import (
+    CommitRequest,
+    Limits,
+    RedisSessionStore,
+    new_session_id,
+    store_key_of,
+)
 from harness.processes import RedisServer
 
 BATCH = 100

@@ -3,7 +3,7 @@ per-user index, Redis (standalone or Sentinel) or in-memory stores. No FastAPI n
 
 from .census import ReplicaCensus
 from .connect import RedisConnection, RedisOptions, connect
-from .cookies import CookiePolicy
+from .cookies import CookiePolicy, new_session_id, store_key_of
 from .deadline import request_budget
 from .errors import (
     NotDurable,
@@ -21,9 +21,11 @@ from .redis_retry import with_retry
 from .redis_store import RedisSessionStore
 from .responses import error_response
 from .session import Session
-from .store import Limits, SessionInfo, SessionStore
+from .store import CommitRequest, CommitResult, Limits, SessionInfo, SessionStore, StoredSession
 
 __all__ = [
+    "CommitRequest",
+    "CommitResult",
     "CookiePolicy",
     "Limits",
     "MemorySessionStore",
@@ -44,8 +46,11 @@ __all__ = [
     "SessionStore",
     "SessionTooLarge",
     "StoreUnavailable",
+    "StoredSession",
     "connect",
     "error_response",
+    "new_session_id",
     "request_budget",
+    "store_key_of",
     "with_retry",
 ]

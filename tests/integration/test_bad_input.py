@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.sessions.cookies import store_key_of
+from app.sessions import store_key_of
 from tests.conftest import login, request_with_cookie
 
 BAD_COOKIES = [

@@ -11,10 +11,15 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from app.sessions import Limits, RedisSessionStore, StoreUnavailable
-from app.sessions.census import MAX_AGE, ReplicaCensus
-from app.sessions.errors import NotDurable
-from app.sessions.store import CommitRequest
+from app.sessions import (
+    CommitRequest,
+    Limits,
+    NotDurable,
+    RedisSessionStore,
+    ReplicaCensus,
+    StoreUnavailable,
+)
+from app.sessions.census import MAX_AGE
 from harness.processes import RedisServer, wait_until
 
 pytestmark = pytest.mark.redis

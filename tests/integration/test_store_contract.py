@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.sessions import (
+    CommitRequest,
     Limits,
     MemorySessionStore,
     RedisSessionStore,
@@ -14,7 +15,6 @@ from app.sessions import (
     SessionStore,
     SessionTooLarge,
 )
-from app.sessions.store import CommitRequest
 from harness.processes import RedisServer
 
 LIMITS = Limits(idle_ms=60_000, lifetime_ms=3_600_000, max_bytes=2048)
