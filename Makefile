@@ -52,7 +52,7 @@ test: system-deps docker venv lint ## lint, then the whole test suite (slow test
 
 .PHONY: test-fast
 test-fast: system-deps venv ## a quick signal (~1 min): unit, chart and single-Redis tests; no fleets, containers
-	$(BIN)/pytest -q -m "not slow and not sentinel and not cluster and not e2e"
+	$(BIN)/pytest -q -m "not slow and not sentinel and not redis_cluster and not cluster and not e2e"
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches

@@ -87,7 +87,7 @@ def make_backends(settings: Settings, observer: SessionObserver) -> Backends:
         log.warning(
             "NO REDIS CONFIGURED: sessions live in this process only. Do not run more than "
             "one worker or replica like this; set SESSIONFLEET_REDIS_URL or "
-            "SESSIONFLEET_REDIS_SENTINELS."
+            "SESSIONFLEET_REDIS_SENTINELS or SESSIONFLEET_REDIS_CLUSTER_NODES."
         )
         return Backends(
             MemorySessionStore(limits), MemoryThrottleStore(), MemoryOrderBook(retention), []
@@ -120,6 +120,7 @@ def redis_options(settings: Settings) -> RedisOptions:
     return RedisOptions(
         url=settings.redis_url,
         sentinels=settings.sentinel_addresses,
+        cluster_nodes=settings.cluster_addresses,
         master_name=settings.redis_master_name,
         username=settings.redis_username,
         password=secret(settings.redis_password),

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     redis_sentinels: str | None = Field(
         None, description="Comma-separated host:port of Sentinels; wins over redis_url."
     )
+    redis_cluster_nodes: str | None = Field(
+        None,
+        description="Comma-separated host:port of Redis Cluster start-up nodes; wins over "
+        "redis_url. Not with redis_sentinels.",
+    )
     redis_master_name: str = Field("sessionfleet", description="Sentinel master group name.")
     redis_username: str | None = Field(None, description="Redis ACL user (default user if unset).")
     redis_password: SecretStr | None = Field(None, description="Password of the Redis servers.")
@@ -80,8 +85,8 @@ class Settings(BaseSettings):
     redis_wait_replicas: int | None = Field(
         None,
         ge=0,
-        description="Replicas that must acknowledge a commit (WAIT). Unset: 1 with Sentinel, "
-        "0 with a standalone Redis.",
+        description="Replicas that must acknowledge a commit (WAIT). Unset: 1 with Sentinel or "
+        "a cluster, 0 with a standalone Redis.",
     )
     redis_wait_timeout_ms: int = Field(1000, ge=1, description="How long WAIT may block.")
     redis_wait_all_writes: bool = Field(
@@ -172,9 +177,9 @@ class Settings(BaseSettings):
         description="Extra comma-separated origins allowed to send state-changing requests.",
     )
 
-    @field_validator("redis_sentinels")
+    @field_validator("redis_sentinels", "redis_cluster_nodes")
     @classmethod
-    def _sentinels_are_host_port(cls, value: str | None) -> str | None:
+    def _addresses_are_host_port(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
         for item in value.split(","):
@@ -189,27 +194,31 @@ class Settings(BaseSettings):
             raise ValueError("SESSIONFLEET_LOADTEST_USERS needs SESSIONFLEET_LOADTEST_PASSWORD")
         if self.session_absolute_lifetime < self.session_idle_timeout:
             raise ValueError("session_absolute_lifetime must be >= session_idle_timeout")
+        if self.redis_sentinels and self.redis_cluster_nodes:
+            raise ValueError("set SESSIONFLEET_REDIS_SENTINELS or _REDIS_CLUSTER_NODES, not both")
         return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
-        if not self.redis_sentinels:
-            return []
-        pairs = (item.strip().rpartition(":") for item in self.redis_sentinels.split(","))
-        return [(host, int(port)) for host, _, port in pairs]
+        return _host_ports(self.redis_sentinels)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cluster_addresses(self) -> list[tuple[str, int]]:
+        return _host_ports(self.redis_cluster_nodes)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def wait_replicas(self) -> int:
         if self.redis_wait_replicas is not None:
             return self.redis_wait_replicas
-        return 1 if self.redis_sentinels else 0
+        return 1 if self.redis_sentinels or self.redis_cluster_nodes else 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def uses_redis(self) -> bool:
-        return bool(self.redis_sentinels or self.redis_url)
+        return bool(self.redis_sentinels or self.redis_cluster_nodes or self.redis_url)
 
     @classmethod
     def settings_customise_sources(
@@ -221,3 +230,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, SecretFileSource(settings_cls))
+
+
+def _host_ports(value: str | None) -> list[tuple[str, int]]:
+    if not value:
+        return []
+    pairs = (item.strip().rpartition(":") for item in value.split(","))
+    return [(host, int(port)) for host, _, port in pairs]

@@ -12,9 +12,11 @@ from asgi_lifespan import LifespanManager
 from app.main import create_app
 from app.settings import Settings
 from harness.processes import RedisServer
+from harness.redis_cluster import RedisCluster
 
 LOAD_PASSWORD = "correct horse battery staple"
 REDIS_FIXTURES = {"redis_server", "redis_db"}
+CLUSTER_FIXTURES = {"redis_cluster", "cluster_db"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,6 +28,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         on_redis = callspec is not None and callspec.params.get("store_kind") == "redis"
         if fixtures & REDIS_FIXTURES or on_redis:
             item.add_marker(pytest.mark.redis)
+        on_cluster = callspec is not None and callspec.params.get("store_kind") == "redis_cluster"
+        if fixtures & CLUSTER_FIXTURES or on_cluster:
+            item.add_marker(pytest.mark.redis_cluster)
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +38,21 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(Path(tmp_path_factory.mktemp("redis")))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """3 shards x 1 replica, shared: tests that break it make their own."""
+    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster")))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_db(redis_cluster: RedisCluster) -> RedisCluster:
+    redis_cluster.wait_healthy()
+    redis_cluster.flush()
+    return redis_cluster
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Where the store's Redis is and how to reach it: a Sentinel-managed master (with the census
-of Sentinels that durable commits depend on) or a standalone server, and the one pipelined
-connection every command of the process takes. `connect()` does no I/O;
+of Sentinels that durable commits depend on), a Redis Cluster, or a standalone server, and the
+pipelined connection every command of the process takes (one per master). `connect()` does no I/O;
 `RedisConnection.close()` closes everything it made."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 
 from .batching import CommandBatcher
 from .census import Census, ReplicaCensus, master_named_by
+from .cluster import ClusterCommands
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -35,10 +36,12 @@ DOWN_FLAGS = frozenset({"s_down", "o_down", "disconnected"})
 
 @dataclass(frozen=True, slots=True)
 class RedisOptions:
-    """Sentinels (host, port) and a master name, or a standalone server's URL."""
+    """Sentinels (host, port) and a master name, a Redis Cluster's start-up nodes, or a
+    standalone server's URL (the first of these given is used)."""
 
     url: str | None = None
     sentinels: list[tuple[str, int]] = field(default_factory=list)
+    cluster_nodes: list[tuple[str, int]] = field(default_factory=list)
     master_name: str = "sessionfleet"
     username: str | None = None
     password: str | None = None
@@ -54,7 +57,8 @@ class RedisOptions:
 class RedisConnection:
     client: Redis  # where and how to connect (its options; it sends nothing itself)
     census: Census | None  # with Sentinel: what durable commits ask before acknowledging
-    commands: CommandBatcher  # the one connection to the master every command goes over
+    # The connection to the master (with a cluster: to each master) every command goes over.
+    commands: CommandBatcher | ClusterCommands
     closers: list[Closer]
 
     async def call(self, *args: Any, wait: tuple[int, int] | None = None) -> tuple[Any, int | None]:
@@ -170,6 +174,13 @@ def connect(options: RedisOptions) -> RedisConnection:
     durable commits ask."""
     common = _common(options)
     auth: dict[str, Any] = {"username": options.username, "password": options.password}
+    if options.sentinels and options.cluster_nodes:
+        raise ValueError("RedisOptions takes Sentinels or cluster nodes, not both")
+    if options.cluster_nodes:
+        host, port = options.cluster_nodes[0]  # how to connect; where comes from the cluster
+        client = Redis(host=host, port=port, **common, **auth)
+        cluster = ClusterCommands(client, options.cluster_nodes, tls=options.tls)
+        return RedisConnection(client, None, cluster, [cluster.close, client.aclose])
     if options.sentinels:
         # Sentinel's own password goes in sentinel_kwargs, not with the Redis password.
         sentinel_options = {
@@ -197,7 +208,7 @@ def connect(options: RedisOptions) -> RedisConnection:
         ]
         return RedisConnection(client, census, commands, closers)
     if not options.url:
-        raise ValueError("RedisOptions needs a url or sentinels")
+        raise ValueError("RedisOptions needs a url, sentinels or cluster nodes")
     url = options.url
     if common.pop("ssl", False) and url.startswith("redis://"):
         # from_url takes TLS from the scheme: ssl=True beside redis:// reached redis-py's

@@ -30,14 +30,21 @@ _ERRORS: dict[str, type[rx.RedisError]] = {
     "NOPERM": rx.NoPermissionError,
     "NOAUTH": rx.AuthenticationError,
     "WRONGPASS": rx.AuthenticationError,
+    "MOVED": rx.MovedError,
+    "ASK": rx.AskError,
 }
+# Redirections carry "<slot> <host>:<port>" after the word; their classes parse only that.
+_REDIRECTS = ("MOVED", "ASK")
 # Replies that say the node is no (usable) master: the next batch asks where the master is.
 _NOT_A_MASTER = (rx.ReadOnlyError, rx.MasterDownError)
 
 
 def error_of(reply: hiredis.ReplyError) -> rx.RedisError:
     message = str(reply)
-    return _ERRORS.get(message.split(" ", 1)[0], rx.ResponseError)(message)
+    word, _, rest = message.partition(" ")
+    if word in _REDIRECTS:
+        return _ERRORS[word](rest)
+    return _ERRORS.get(word, rx.ResponseError)(message)
 
 
 class Call:

@@ -18,12 +18,20 @@ from .errors import NotDurable, StoreUnavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Replies a master gives while it cannot take writes yet (or any more), or a replica gives
-# when reached under the master's name: worth retrying. By class (redis-py strips the word
+# Replies a master gives while it cannot take writes yet (or any more), a replica gives
+# when reached under the master's name, or a cluster gives while a shard fails over: worth
+# retrying. By class (redis-py strips the word
 # from the message) and by first word (the pipelined connection keeps it; NOREPLICAS has no
 # class of its own).
-_TRANSIENT_CLASSES = (rx.ReadOnlyError, rx.MasterDownError, rx.TryAgainError)
-_TRANSIENT_REPLIES = ("NOREPLICAS", "MASTERDOWN", "LOADING", "TRYAGAIN", "READONLY")
+_TRANSIENT_CLASSES = (rx.ReadOnlyError, rx.MasterDownError, rx.TryAgainError, rx.ClusterDownError)
+_TRANSIENT_REPLIES = (
+    "NOREPLICAS",
+    "MASTERDOWN",
+    "LOADING",
+    "TRYAGAIN",
+    "READONLY",
+    "CLUSTERDOWN",
+)
 # Capped low: after a failover the first retry that finds the new master should not sleep
 # long; retries are bounded by the request deadline and the number of requests in flight.
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.02, 0.1

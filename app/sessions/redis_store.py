@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from .batching import CommandBatcher
 from .census import Census, CensusCache, ReplicaCensus, master_named_by
+from .cluster import ClusterCommands
 from .connect import RedisConnection
 from .deadline import deadline_for
 from .errors import NotDurable, SessionEnded, SessionTooLarge
@@ -160,11 +161,15 @@ class RedisSessionStore:
                 raise NotDurable()
         return reply
 
-    async def _required_replicas(self) -> int:
+    async def _required_replicas(self, key: str) -> int:
         """Replicas a durable commit must reach: the configured minimum, raised to every
-        replica Sentinel does not know to be down. Waiting for one replica is not enough: if
-        Sentinel promotes another (a false alarm on a live master does that), a write the
-        deposed master got acknowledged by the first is erased when it rejoins."""
+        replica Sentinel (or the cluster, for `key`'s shard) does not know to be down. Waiting
+        for one replica is not enough: if another is promoted (a false alarm on a live master
+        does that), a write the deposed master got acknowledged by the first is erased when it
+        rejoins."""
+        if isinstance(self.batcher, ClusterCommands):
+            online = await self.batcher.live_replicas(key, deadline_for(self.deadline))
+            return max(self.wait_replicas, online)
         if self.census is None:
             return self.wait_replicas
         census = await self._checked(await self.census.recent())
@@ -246,7 +251,7 @@ class RedisSessionStore:
         durable = request.durable and self.wait_replicas > 0
 
         async def durable_commit() -> Any:
-            replicas = await self._required_replicas()
+            replicas = await self._required_replicas(session_key(key))
             return await self._eval(_COMMIT, session_key(key), *args, replicas=replicas)
 
         if durable:  # Sentinel queries may be involved: the attempt gets a timer of its own
@@ -296,19 +301,20 @@ class RedisSessionStore:
         await self._retry(partial(self._commands, *dels), "delete")
 
     async def index_add(self, user: str, key: str, expires_at_ms: int, cap: int) -> None:
+        """Durable like a commit (it goes first at login): an entry lost in a failover would
+        hide a live session from logout-everywhere."""
         prune_before = _now_ms() - _INDEX_SKEW_MS
         expire_at = expires_at_ms + _INDEX_SKEW_MS
-        add = partial(
-            self._eval,
-            _INDEX_ADD,
-            index_key(user),
-            key,
-            expires_at_ms,
-            prune_before,
-            expire_at,
-            cap,
-        )
-        evicted: list[bytes] = await self._retry(add, "index_add")
+        idx = index_key(user)
+        args = (key, expires_at_ms, prune_before, expire_at, cap)
+
+        async def add() -> list[bytes]:
+            if not self.wait_replicas:
+                return await self._eval(_INDEX_ADD, idx, *args)  # type: ignore[no-any-return]
+            replicas = await self._required_replicas(idx)
+            return await self._eval(_INDEX_ADD, idx, *args, replicas=replicas)  # type: ignore[no-any-return]
+
+        evicted = await self._retry(add, "index_add")
         await self.delete([member.decode() for member in evicted])
 
     async def index_list(self, user: str) -> list[SessionInfo]:
@@ -343,15 +349,23 @@ class RedisSessionStore:
             )
 
     async def count(self) -> int:
-        async def op() -> int:
+        async def scan(node: Any) -> int:
             cursor, keys = b"0", 0
             while True:  # SCAN by SCAN: between them other callers' commands go out
-                cursor, found = await self._command(
-                    "SCAN", cursor, "MATCH", session_key("*"), "COUNT", 1000
-                )
+                reply, _ = await node.call("SCAN", cursor, "MATCH", session_key("*"), "COUNT", 1000)
+                if isinstance(reply, Exception):
+                    raise reply
+                cursor, found = reply
                 keys += len(found)
                 if cursor == b"0":
                     return keys
+
+        async def op() -> int:
+            if not isinstance(self.batcher, ClusterCommands):
+                return await scan(self.batcher)
+            masters = self.batcher.masters() or await self.batcher.mapped_masters()
+            counts = await asyncio.gather(*(scan(self.batcher.node(m)) for m in masters))
+            return sum(counts)
 
         return await self._retry(op, "count")
 

@@ -1,4 +1,5 @@
-"""The same contract, run against the in-memory store and a real redis-server."""
+"""The same contract, run against the in-memory store, a real redis-server and a real Redis
+Cluster (3 shards: one session's keys in one slot, a user's index in another)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,22 @@ from app.sessions import (
     CommitRequest,
     Limits,
     MemorySessionStore,
+    RedisOptions,
     RedisSessionStore,
     SessionEnded,
     SessionStore,
     SessionTooLarge,
+    connect,
 )
 from harness.processes import RedisServer
+from harness.redis_cluster import RedisCluster
 
 LIMITS = Limits(idle_ms=60_000, lifetime_ms=3_600_000, max_bytes=2048)
+
+
+@pytest.fixture(params=["memory", "redis", "redis_cluster"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
@@ -30,6 +39,12 @@ async def _make(kind: str, request: pytest.FixtureRequest, limits: Limits) -> Se
         return MemorySessionStore(limits)
     from redis.asyncio import Redis
 
+    if kind == "redis_cluster":
+        cluster: RedisCluster = request.getfixturevalue("cluster_db")
+        connection = connect(RedisOptions(cluster_nodes=[cluster.nodes[0].address]))
+        return RedisSessionStore(
+            connection, limits, wait_replicas=1, wait_timeout_ms=500, deadline=2.0
+        )
     server: RedisServer = request.getfixturevalue("redis_server")
     server.client.flushall()
     return RedisSessionStore(
