@@ -1,6 +1,7 @@
 """A Redis Cluster of real `redis-server --cluster-enabled yes` processes on loopback: N
 shards of a master and its replicas, made with `redis-cli --cluster create`, with the knobs
-the chart sets (`min-replicas-to-write`, no reads while down) and a short node timeout so a
+the chart sets (no reads while the cluster is down; no `min-replicas-to-write`: see
+docs/redis-cluster.md) and a short node timeout so a
 failover takes seconds, not the production default's tens of seconds."""
 
 from __future__ import annotations
@@ -59,10 +60,6 @@ def _server(workdir: Path, port: int, bus_port: int) -> RedisServer:
         str(NODE_TIMEOUT_MS),
         "--cluster-allow-reads-when-down",
         "no",
-        "--min-replicas-to-write",
-        "1",
-        "--min-replicas-max-lag",
-        "10",
     )
 
 
@@ -170,8 +167,9 @@ class RedisCluster:
 
 
 def wait_for_master(cluster: RedisCluster, replica: ClusterNode, timeout: float = 20) -> None:
-    """Until `replica` was promoted (its shard failed over) and the cluster is ok again."""
+    """Until `replica` was promoted (its shard failed over) and the cluster is ok again (the
+    new master may have no replica yet)."""
     deadline = time.monotonic() + timeout
     promoted = lambda: replica.client().info("replication")["role"] == "master"  # noqa: E731
     wait_until(promoted, timeout, "promotion")
-    cluster.wait_healthy(max(1.0, deadline - time.monotonic()))
+    cluster.wait_healthy(max(1.0, deadline - time.monotonic()), replicated=False)

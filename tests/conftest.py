@@ -78,9 +78,12 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings_for(request: pytest.FixtureRequest) -> Callable[..., Settings]:
-    """Settings for `store_kind` ("memory" or "redis"), with overrides."""
+    """Settings for `store_kind` ("memory", "redis" or "redis_cluster"), with overrides."""
 
     def build(kind: str, **overrides: Any) -> Settings:
+        if kind == "redis_cluster":
+            cluster: RedisCluster = request.getfixturevalue("cluster_db")
+            overrides.setdefault("redis_cluster_nodes", cluster.startup_nodes)
         if kind == "redis":
             server: RedisServer = request.getfixturevalue("redis_server")
             server.client.flushall()

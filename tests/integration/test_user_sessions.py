@@ -1,4 +1,5 @@
-"""A user's sessions: list, revoke one, log out everywhere."""
+"""A user's sessions: list, revoke one, log out everywhere; on a Redis Cluster too, where a
+user's sessions live in other slots than their index."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import login
+
+
+@pytest.fixture(params=["memory", "redis", "redis_cluster"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def devices(client_for: Callable[..., Any], settings: Any, n: int) -> list[httpx.AsyncClient]:
