@@ -8,6 +8,7 @@ set -euo pipefail
 declare -A binary_of=(
   [redis-server]=redis-server
   [redis-sentinel]=redis-sentinel
+  [redis-tools]=redis-cli
   [haproxy]=haproxy
   [shellcheck]=shellcheck
   [yamllint]=yamllint
@@ -22,7 +23,8 @@ wanted=()
 for group in "${groups[@]}"; do
   case "$group" in
     # prometheus: only for promtool, which checks and unit-tests the chart's alert rules.
-    test) wanted+=(redis-server redis-sentinel haproxy shellcheck yamllint prometheus) ;;
+    # redis-tools: redis-cli, which makes the test Redis Clusters (redis-cli --cluster create).
+    test) wanted+=(redis-server redis-sentinel redis-tools haproxy shellcheck yamllint prometheus) ;;
     bench) wanted+=(wrk) ;;
     docker) wanted+=(docker.io mmdebstrap docker-compose) ;;
     docker-engine) wanted+=(docker.io) ;;
