@@ -6,9 +6,7 @@ failover takes seconds, not the production default's tens of seconds."""
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import redis
 from .processes import RedisServer, free_port, wait_until
 
 NODE_TIMEOUT_MS = 1000
+SLOTS = 16384
 
 
 @dataclass
@@ -37,13 +36,6 @@ class ClusterNode:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=2)
-
-
-def redis_cli() -> str:
-    found = shutil.which("redis-cli")
-    if found is None:
-        raise RuntimeError("redis-cli not found: run `make system-deps` (Debian: redis-tools)")
-    return found
 
 
 def _server(workdir: Path, port: int, bus_port: int) -> RedisServer:
@@ -72,24 +64,35 @@ class RedisCluster:
                 port, bus = free_port(), free_port()
                 node_dir = workdir / f"node-{i}"
                 self.nodes.append(ClusterNode(_server(node_dir, port, bus), bus, node_dir))
-            subprocess.run(
-                [
-                    redis_cli(),
-                    "--cluster",
-                    "create",
-                    *(f"127.0.0.1:{n.port}" for n in self.nodes),
-                    "--cluster-replicas",
-                    str(replicas),
-                    "--cluster-yes",
-                ],
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
+            self._create(shards, replicas)
             self.wait_healthy()
         except BaseException:
             self.stop()
             raise
+
+    def _create(self, shards: int, replicas: int) -> None:
+        """What `redis-cli --cluster create` does, for any number of shards (it wants 3 or
+        more): shard i is master i with its slots, and the replicas that follow it."""
+        masters = self.nodes[:shards]
+        for i, master in enumerate(masters):
+            client = master.client()
+            client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+            first, last = i * SLOTS // shards, (i + 1) * SLOTS // shards - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+        hub = self.nodes[0]
+        for node in self.nodes[1:]:
+            node.client().execute_command("CLUSTER", "MEET", "127.0.0.1", hub.port, hub.bus_port)
+        wait_until(self._all_met, 30, "every node to know every other")
+        for i, replica in enumerate(self.nodes[shards:]):
+            master_id = masters[i % shards].client().execute_command("CLUSTER", "MYID")
+            replica.client().execute_command("CLUSTER", "REPLICATE", master_id.decode())
+
+    def _all_met(self) -> bool:
+        for node in self.nodes:
+            known = node.client().execute_command("CLUSTER", "NODES").decode().splitlines()
+            if len(known) != len(self.nodes) or any("handshake" in line for line in known):
+                return False
+        return True
 
     @property
     def startup_nodes(self) -> str:
