@@ -66,6 +66,13 @@ bench: system-deps venv ## all benchmarks (~25 min), then regenerate docs/benchm
 	$(BIN)/python -m benchmarks.memory_bench --sessions 100000
 	$(BIN)/python -m benchmarks.scaling --seconds 6 --rounds 3
 	$(BIN)/python -m benchmarks.failover --rounds 20
+	$(BIN)/python -m benchmarks.redis_cluster_bench --ops 4000 --seconds 5 --rounds 3 --kills 5
+	$(BIN)/python -m benchmarks.render
+
+.PHONY: bench-cluster
+bench-cluster: system-deps venv ## Redis Cluster: cost per session operation, 1 vs 3 shards, shard failover (~6 min)
+	scripts/install-system-deps.sh bench
+	$(BIN)/python -m benchmarks.redis_cluster_bench --ops 4000 --seconds 5 --rounds 3 --kills 5
 	$(BIN)/python -m benchmarks.render
 
 .PHONY: bench-batching

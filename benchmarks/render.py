@@ -153,6 +153,82 @@ is measured, and the killed node is restarted (it rejoins as a replica).
 """
 
 
+def redis_cluster_section(data: dict[str, Any]) -> str:
+    cost, fleet, windows = (
+        data["redis_cost_per_operation"],
+        data["fleet_req_per_s"],
+        data["shard_failover_window_s"],
+    )
+    setup = data["setup"]
+    cost_rows = [
+        f"| {op} | {c['redis_cpu_us_per_op']:.1f} | {c['redis_commands_per_op']:.2f} | "
+        f"{1e6 / c['redis_cpu_us_per_op']:,.0f} |"
+        for op, c in cost.items()
+    ]
+    fleet_rows = [
+        f"| {name} | {e['read+write']['rps']} | **{e['read+write']['ratio_to_baseline']:.2f}** | "
+        f"{e['read']['rps']} | **{e['read']['ratio_to_baseline']:.2f}** |"
+        for name, e in fleet.items()
+    ]
+    window_rows = [
+        f"| {name} | **{w['median']:.2f} s** | {w['max']:.2f} s | {len(w['rounds'])} |"
+        for name, w in windows.items()
+        if isinstance(w, dict)
+    ]
+    # A read+write request is one update (load + durable commit), a read one load: one shard
+    # carries at most 1 s of its master's CPU over what each costs it.
+    rw, read = cost["update"]["redis_cpu_us_per_op"], cost["load"]["redis_cpu_us_per_op"]
+    projection = " | ".join(
+        f"{n}: {n * 1e6 / rw:,.0f} / {n * 1e6 / read:,.0f}" for n in (1, 3, 6, 12)
+    )
+    return f"""## Redis Cluster (`python -m benchmarks.redis_cluster_bench`)
+
+{setup["cluster"]} (Redis {setup["redis"]}).
+
+**What a session operation costs Redis** ({setup["ops_per_operation"]} of each through the
+store, {setup["concurrency"]} in flight; the masters' CPU and commands, script internals and
+`WAIT` included; login = durable index entry + durable session, update = load + durable
+commit, logout = durable `DEL` + index removal):
+
+| operation | Redis CPU µs | Redis commands | at most per shard master core (ops/s) |
+|---|---|---|---|
+{chr(10).join(cost_rows)}
+
+**The fleet on 1 and 3 shards** ({setup["app"]}; wrk {setup["wrk"]}), against the same app on a
+plain master + replica with `WAIT 1` (the baseline), ratios within each round:
+
+| backend | read+write req/s | ratio | read req/s | ratio |
+|---|---|---|---|---|
+{chr(10).join(fleet_rows)}
+
+On this machine's 2 CPUs the app processes, wrk and the Redis processes share everything:
+adding shards cannot add throughput here. Reads gained a little on 3 shards; read+write lost
+(not profiled: each worker's batch of commits now goes to three masters, so three `WAIT`s
+and three writes where one did, and six redis-servers compete for the two CPUs instead of
+two). What scales is each master's CPU per operation. **On paper**, from the costs above: N
+shards carry at most N × (1 s / Redis CPU per request) — a read+write request is one update
+(load + durable commit), a read one load — if the app replicas in front keep up (the full
+app costs ~93 µs of CPU per read+write request, above: roughly one app core per 10,000
+req/s) and keys spread evenly over slots (random session IDs; users by name):
+
+| shards | read+write req/s at 100% of every master's core | read req/s |
+|---|---|---|
+{projection}
+
+Plan for well under half of that: a master also replicates to its replicas, persists, and
+takes the burst of retries after a failover.
+
+**Failover window of a shard master** (SIGKILL under writes to that shard; time until a
+commit started after the kill is acknowledged; the killed node restarted as soon as its
+replica took over; cluster-node-timeout {windows["cluster_node_timeout_ms"]} ms, the chart's
+default is 5,000 ms and the window grows with it):
+
+| replicas per shard | median | max | kills |
+|---|---|---|---|
+{chr(10).join(window_rows)}
+"""
+
+
 def main() -> None:
     sections = [(ROOT / "benchmarks" / "notes.md").read_text()]
     for name, render in (
@@ -161,6 +237,7 @@ def main() -> None:
         ("memory", memory_section),
         ("scaling", scaling_section),
         ("failover", failover_section),
+        ("redis_cluster", redis_cluster_section),
     ):
         data = load(name)
         if data is not None:

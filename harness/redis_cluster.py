@@ -131,7 +131,8 @@ class RedisCluster:
 
     def healthy(self, replicated: bool = True) -> bool:
         """Every live node says the cluster is ok, every replica is linked to its master and
-        (`replicated`) every master has a replica linked (writes need one)."""
+        (`replicated`) every master has a replica linked (writes need one), as every node
+        sees it."""
         for node in self.nodes:
             if node.server.proc.popen.poll() is not None:
                 continue
@@ -145,6 +146,8 @@ class RedisCluster:
                     return False
                 if role["role"] == "master" and replicated and not role["connected_slaves"]:
                     return False
+                if replicated and not all(replicas for _, replicas in self.shards(via=node)):
+                    return False  # gossip has yet to tell this node who replicates whom
             except redis.RedisError:
                 return False
         return True
@@ -169,10 +172,15 @@ class RedisCluster:
             node.server.stop()
 
 
-def wait_for_master(cluster: RedisCluster, replica: ClusterNode, timeout: float = 20) -> None:
-    """Until `replica` was promoted (its shard failed over) and the cluster is ok again (the
-    new master may have no replica yet)."""
+def wait_for_master(
+    cluster: RedisCluster, replicas: list[ClusterNode], timeout: float = 20
+) -> None:
+    """Until one of a dead master's `replicas` was promoted (its shard failed over) and the
+    cluster is ok again (the new master may have no replica yet)."""
     deadline = time.monotonic() + timeout
-    promoted = lambda: replica.client().info("replication")["role"] == "master"  # noqa: E731
+
+    def promoted() -> bool:
+        return any(r.client().info("replication")["role"] == "master" for r in replicas)
+
     wait_until(promoted, timeout, "promotion")
     cluster.wait_healthy(max(1.0, deadline - time.monotonic()), replicated=False)

@@ -151,15 +151,19 @@ class RedisSessionStore:
         if replicas:
             span.set_attribute("redis.wait.replicas_acked", acked or 0)
             span.set_attribute("redis.wait.replicas_required", replicas)
-            required = replicas
-            if self.census is not None and (acked or 0) >= required:
-                # Taken after the acknowledgement: no failover began meanwhile, none missed.
-                after = await self._checked(await self.census.fresh())
-                required = max(required, after.replicas)
-            if (acked or 0) < required:
-                self.observer.replica_ack_failed()
-                raise NotDurable()
+            await self._acknowledged(acked, replicas)
         return reply
+
+    async def _acknowledged(self, acked: int | None, required: int) -> None:
+        """Raises `NotDurable` unless `acked` replicas are enough: `required`, and with
+        Sentinel every replica a census taken after the acknowledgement counts (no failover
+        began meanwhile, none was missed)."""
+        if self.census is not None and (acked or 0) >= required:
+            after = await self._checked(await self.census.fresh())
+            required = max(required, after.replicas)
+        if (acked or 0) < required:
+            self.observer.replica_ack_failed()
+            raise NotDurable()
 
     async def _required_replicas(self, key: str) -> int:
         """Replicas a durable commit must reach: the configured minimum, raised to every
@@ -296,9 +300,28 @@ class RedisSessionStore:
     async def delete(self, keys: Sequence[str]) -> None:
         if not keys:
             return
-        # One DEL per key: keys live in different hash slots.
-        dels = [("DEL", session_key(key)) for key in keys]
-        await self._retry(partial(self._commands, *dels), "delete")
+        # One DEL per key (keys live in different hash slots), sent together. Durable like a
+        # commit: a DEL a failover lost would bring a logged-out session back.
+        if not self.wait_replicas:
+            dels = [("DEL", session_key(key)) for key in keys]
+            await self._retry(partial(self._commands, *dels), "delete")
+            return
+        stored = [session_key(key) for key in keys]
+
+        async def durable_delete() -> None:
+            required = [await self._required_replicas(key) for key in stored]
+            budget, deadline = self._wait_budget_ms(), deadline_for(self.deadline)
+            calls = [
+                self.batcher.call("DEL", key, wait=(budget, replicas), deadline=deadline)
+                for key, replicas in zip(stored, required, strict=True)
+            ]
+            replies = await asyncio.gather(*calls)
+            for (reply, acked), replicas in zip(replies, required, strict=True):
+                if isinstance(reply, Exception):
+                    raise reply
+                await self._acknowledged(acked, replicas)
+
+        await self._retry(durable_delete, "delete")
 
     async def index_add(self, user: str, key: str, expires_at_ms: int, cap: int) -> None:
         """Durable like a commit (it goes first at login): an entry lost in a failover would

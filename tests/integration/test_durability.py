@@ -49,6 +49,25 @@ async def test_login_without_replica_ack_is_503_not_ok(
     assert "replicas" in response.json()["detail"]
 
 
+async def test_a_logout_no_replica_acknowledged_is_not_reported_done(
+    redis_db: redis.Redis,
+) -> None:
+    # A DEL a failover lost would bring a logged-out session back to whoever holds its
+    # cookie: ending a session is acknowledged by replicas like writing one.
+    port = redis_db.connection_pool.connection_kwargs["port"]
+    store = RedisSessionStore(
+        Redis(port=port),
+        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+        wait_replicas=1,  # a standalone Redis has no replica: WAIT 1 is never satisfied
+        wait_timeout_ms=50,
+        deadline=0.3,
+    )
+    await store.commit("k1", CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=False))
+    with pytest.raises(NotDurable):
+        await store.delete(["k1"])
+    await store.close()
+
+
 async def test_no_census_means_no_commit_not_the_minimum(redis_db: redis.Redis) -> None:
     # Sentinels that do not answer are what a loaded fleet mid-failover looks like: falling
     # back to WAIT 1 there let a replica about to be resynchronised acknowledge writes.

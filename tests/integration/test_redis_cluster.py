@@ -134,7 +134,7 @@ async def test_no_acknowledged_write_is_lost_when_each_shard_master_dies(
         for master, replicas in own_cluster.shards():
             await writer.until_acked(10)
             await in_thread(own_cluster.kill, master)
-            await in_thread(wait_for_master, own_cluster, replicas[0])
+            await in_thread(wait_for_master, own_cluster, replicas)
             await in_thread(own_cluster.restart, master)  # rejoins, as the new master's replica
             await in_thread(own_cluster.wait_healthy)
             await writer.until_acked(10)  # every shard takes writes again
