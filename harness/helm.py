@@ -31,8 +31,11 @@ def render_files(
     api_versions: Sequence[str] = (),
     namespace: str = "shop",
     release: str = "sf",
+    chart_dir: Path = CHART,
 ) -> dict[str, str]:
-    chart = Chart.load(CHART)
+    """Every rendered template by path (`chart_dir`: another copy of the chart, e.g. the one
+    a branch started from)."""
+    chart = Chart.load(chart_dir)
     options = {"name": release, "namespace": namespace, "api_versions": list(api_versions)}
     rendered = _native.call_string(
         "helm_render", chart._raw(), json.dumps(copy.deepcopy(values)), json.dumps(options)
