@@ -174,13 +174,16 @@ class ClusterFleet:
         )
 
     def bootstrap(
-        self, shards: int | None = None, timeout: int = 60
+        self, shards: int | None = None, timeout: int = 60, *, check_only: bool = False
     ) -> subprocess.CompletedProcess[str]:
+        """cluster-bootstrap.sh as the Jobs run it: after install and upgrade, or with
+        `check_only` before a rollback (SF_CHECK_ONLY)."""
         env = {
             **os.environ,
             "SF_SHARDS": self.shard_list(shards),
             "SF_REDIS_PASSWORD_FILE": str(self.secret),
             "SF_BOOTSTRAP_TIMEOUT": str(timeout),
+            "SF_CHECK_ONLY": "yes" if check_only else "no",
         }
         return subprocess.run(
             ["sh", str(self.files / "cluster-bootstrap.sh")],

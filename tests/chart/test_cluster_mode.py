@@ -187,9 +187,9 @@ def test_pods_announce_the_names_the_app_and_the_job_use(default: list[dict[str,
         "SESSIONFLEET_SENTINEL_PASSWORD_FILE",
     ):
         assert sentinel_only not in app
-    [job] = [j for j in of_kind(default, "Job") if j["metadata"]["name"].endswith("-bootstrap")]
-    job_env = env_of(job["spec"]["template"]["spec"]["containers"][0])
-    assert job_env["SF_SHARDS"] == " ".join(",".join(shard) for shard in announced)
+    shards = " ".join(",".join(shard) for shard in announced)
+    for job in [j for j in of_kind(default, "Job") if "-redis-cluster-" in j["metadata"]["name"]]:
+        assert env_of(job["spec"]["template"]["spec"]["containers"][0])["SF_SHARDS"] == shards
 
 
 def test_a_shards_copies_never_share_a_node_and_spread_over_zones(
@@ -254,26 +254,56 @@ def test_network_policy_opens_the_cluster_bus_between_redis_pods_only(
     ]
     app_policy = named(default, "NetworkPolicy", "sf-sessionfleet-app")["spec"]
     assert {"port": 26379, "protocol": "TCP"} not in app_policy["egress"][1]["ports"]
-    job = next(j for j in of_kind(default, "Job") if j["metadata"]["name"].endswith("-bootstrap"))
+    job = named(default, "Job", "sf-sessionfleet-redis-cluster-bootstrap")
     job_labels = job["spec"]["template"]["metadata"]["labels"]
     assert any(
         p["podSelector"]["matchLabels"].items() <= job_labels.items() for p in clients["from"]
     )
 
 
-def test_bootstrap_is_a_post_install_and_upgrade_hook_job(default: list[dict[str, Any]]) -> None:
-    job = named(default, "Job", "sf-sessionfleet-redis-cluster-bootstrap")
-    annotations = job["metadata"]["annotations"]
-    assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
+def test_the_bootstrap_runs_on_install_upgrade_and_before_a_rollback(
+    default: list[dict[str, Any]],
+) -> None:
+    jobs = {
+        j["metadata"]["name"]: j
+        for j in of_kind(default, "Job")
+        if "-cluster-" in j["metadata"]["name"]
+    }
+    create = jobs.pop("sf-sessionfleet-redis-cluster-create")
+    # Not a post-install hook: Helm runs those only after --wait saw the app ready, and the app
+    # is ready only once this Job has made the cluster.
+    assert "helm.sh/hook" not in create["metadata"].get("annotations", {})
+    hooks = {name: j["metadata"]["annotations"]["helm.sh/hook"] for name, j in jobs.items()}
+    assert hooks == {
+        "sf-sessionfleet-redis-cluster-bootstrap": "post-upgrade",
+        "sf-sessionfleet-redis-cluster-precheck": "pre-rollback",
+    }
+    for job in [create, *jobs.values()]:
+        spec = job["spec"]["template"]["spec"]
+        [container] = spec["containers"]
+        assert container["image"] == "redis:7.2.7-bookworm"  # redis-cli and sh
+        assert container["command"] == ["sh", "/config/cluster-bootstrap.sh"]
+        assert env_of(container)["SF_BOOTSTRAP_TIMEOUT"] == "300"
+        assert job["spec"]["activeDeadlineSeconds"] > 300  # the script's own deadline first
+        assert {v["name"] for v in spec["volumes"]} == {"config", "secrets", "tmp"}
+    precheck = jobs["sf-sessionfleet-redis-cluster-precheck"]["spec"]["template"]["spec"]
+    assert env_of(precheck["containers"][0])["SF_CHECK_ONLY"] == "yes"
+    for name in ("sf-sessionfleet-redis-cluster-bootstrap", "sf-sessionfleet-redis-cluster-create"):
+        assert "SF_CHECK_ONLY" not in env_of(
+            named(default, "Job", name)["spec"]["template"]["spec"]["containers"][0]
+        )
+    annotations = jobs["sf-sessionfleet-redis-cluster-bootstrap"]["metadata"]["annotations"]
     assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
-    spec = job["spec"]["template"]["spec"]
-    [container] = spec["containers"]
-    assert container["image"] == "redis:7.2.7-bookworm"  # redis-cli and sh
-    assert container["command"] == ["sh", "/config/cluster-bootstrap.sh"]
-    env = env_of(container)
-    assert env["SF_BOOTSTRAP_TIMEOUT"] == "300"
-    assert job["spec"]["activeDeadlineSeconds"] > 300  # the script's own deadline comes first
-    assert {v["name"] for v in spec["volumes"]} == {"config", "secrets", "tmp"}
+
+
+def test_the_install_job_is_left_out_of_upgrades() -> None:
+    """So Helm deletes it on the first upgrade; the post-upgrade hook takes over."""
+    path = "sessionfleet/templates/redis-cluster-bootstrap-job.yaml"
+    installed = render_files(CLUSTER, api_versions=CLUSTER_APIS)[path]
+    upgraded = render_files(CLUSTER, api_versions=CLUSTER_APIS, upgrade=True)[path]
+    assert "name: sf-sessionfleet-redis-cluster-create" in installed
+    assert "-cluster-create" not in upgraded
+    assert "name: sf-sessionfleet-redis-cluster-bootstrap" in upgraded
 
 
 def test_cluster_values_reach_the_pods() -> None:

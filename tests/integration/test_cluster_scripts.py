@@ -135,6 +135,45 @@ def test_shrinking_is_refused_and_changes_nothing(cluster: ClusterFleet) -> None
     assert cluster.topology() == before
 
 
+def test_a_rollback_to_fewer_shards_is_refused_before_anything_changes(
+    cluster: ClusterFleet,
+) -> None:
+    """The pre-rollback hook's check: a rollback across a growth would delete shards that own
+    slots; the same number of shards passes."""
+    before = cluster.topology()
+    refused = cluster.bootstrap(shards=cluster.shards - 1, check_only=True)
+    assert refused.returncode == 1
+    assert "Shrinking redis.cluster.shards is not supported" in refused.stderr
+    allowed = cluster.bootstrap(check_only=True)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "check only" in allowed.stderr
+    assert cluster.topology() == before
+
+
+def test_a_pod_that_lost_its_volume_rejoins_its_shard_on_the_next_bootstrap(
+    cluster: ClusterFleet,
+) -> None:
+    """It comes back as a stranger with a new node ID; the next bootstrap (helm upgrade) makes
+    it its shard's replica again and has every node forget its old ID."""
+    master = shard_master(cluster, 2)
+    [replica] = [n for n in cluster.nodes if n.shard == 2 and n is not master]
+    old_id = cluster.myself(replica).id
+    cluster.kill(replica)
+    for name in ("nodes.conf", "redis-node.conf"):
+        (replica.datadir / name).unlink()
+    cluster.start_node(replica)
+    cluster.wait_answering([replica])
+    assert cluster.myself(replica).id != old_id
+    mended = cluster.bootstrap()
+    assert mended.returncode == 0, mended.stderr
+    assert f"{replica.address} is new: meeting the cluster" in mended.stderr
+    assert f"forgetting {old_id}" in mended.stderr
+    assert cluster.myself(replica).master == cluster.myself(master).id
+    for node in cluster.nodes:
+        assert old_id not in {row.id for row in cluster.rows(node)}
+    cluster.wait_healthy()
+
+
 def test_a_restarted_master_hands_over_and_rejoins_with_its_node_id(
     cluster: ClusterFleet,
 ) -> None:

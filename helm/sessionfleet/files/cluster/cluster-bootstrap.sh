@@ -17,6 +17,8 @@
 #     replica is: min-replicas-to-write), empty masters get their share of the slots, keys
 #     and all (redis-cli --cluster rebalance --cluster-use-empty-masters).
 #  6. Wait until redis-cli --cluster check passes and every node says cluster_state:ok.
+# SF_CHECK_ONLY=yes stops after step 3, changing nothing (the pre-rollback hook: a rollback
+# to fewer shards is refused before Helm deletes any).
 # Every wait is bounded by one deadline, SF_BOOTSTRAP_TIMEOUT [300] seconds from the start;
 # on any failure the script says why and exits 1, which fails the Job and the helm command.
 #
@@ -111,6 +113,18 @@ every_node_answers() {
 
 knows() { cli "$1" CLUSTER NODES | grep -q "^$2 "; }
 
+every_node_knows_all() {
+  for node in $(all_nodes); do
+    seen=$(nodes_table "$node" | awk '$3 !~ /handshake/ { print $1 }')
+    for id in $current_ids; do
+      if ! printf '%s\n' "$seen" | grep -qxF "$id"; then
+        why="$node does not know $id yet"
+        return 1
+      fi
+    done
+  done
+}
+
 in_sync() {
   [ "$(info_field "$1" replication master_link_status)" = "up" ] &&
     [ "$(info_field "$1" replication master_sync_in_progress)" = "0" ]
@@ -149,17 +163,42 @@ $pairs
 EOF
 }
 
-healthy() { check_passes && every_node_ok && masters_see_their_replicas; }
+# Nodes the cluster still lists that no pod is any more: failed (or found at an address that
+# answers with another ID), slotless, and not the ID of any node of SF_SHARDS (all of which
+# answered), e.g. a pod's old ID from before it lost its volume. CLUSTER FORGET must reach
+# every node within 60 s, or gossip brings the ghost back.
+forget_ghosts() {
+  ghosts=$(nodes_table "$entry" | awk '$3 ~ /fail|noaddr/ && $5 == 0 { print $1 }' | grep -vxF "$current_ids" || true)
+  for ghost in $ghosts; do
+    log "forgetting $ghost, a failed node no pod is any more"
+    for node in $(all_nodes); do cli "$node" CLUSTER FORGET "$ghost" > /dev/null || true; done
+  done
+}
+
+healthy() { forget_ghosts; check_passes && every_node_ok && masters_see_their_replicas; }
 
 # --- 1. every node answers ----------------------------------------------------------------
-wait_for "every node to answer PING" every_node_answers
-log "all $(all_nodes | wc -l) nodes answer"
+if [ "${SF_CHECK_ONLY:-no}" = "yes" ]; then
+  # A rollback often comes when something is down: one node that is in the cluster is enough
+  # to read who owns the slots. (`helm rollback --no-hooks` skips this check.)
+  some_member_answers() {
+    for node in $(all_nodes); do
+      if in_a_cluster "$node"; then members=$node; return 0; fi
+    done
+    why="none of the $(all_nodes | wc -l) nodes answers as a cluster member"
+    return 1
+  }
+  wait_for "a node of the cluster to answer" some_member_answers
+else
+  wait_for "every node to answer PING" every_node_answers
+  log "all $(all_nodes | wc -l) nodes answer"
+  members=""
+  for node in $(all_nodes); do
+    if in_a_cluster "$node"; then members="$members $node"; fi
+  done
+fi
 
 # --- 2. a cluster -------------------------------------------------------------------------
-members=""
-for node in $(all_nodes); do
-  if in_a_cluster "$node"; then members="$members $node"; fi
-done
 if [ -z "$members" ]; then
   firsts=""
   for shard in $SF_SHARDS; do firsts="$firsts $(address_of "${shard%%,*}")"; done
@@ -170,20 +209,12 @@ if [ -z "$members" ]; then
 else
   # shellcheck disable=SC2086
   entry=$(printf '%s\n' $members | head -n 1)
-  # A creation cut short can leave members the entry node has not met yet.
-  entry_address=$(address_of "$entry")
-  for node in $members; do
-    id=$(cli "$node" CLUSTER MYID)
-    if ! knows "$entry" "$id"; then
-      log "$node is in a cluster but unknown to $entry: meeting it"
-      cli "$entry" CLUSTER MEET "$(resolve "${node%:*}")" "${node##*:}" > /dev/null
-    fi
-  done
-  log "a cluster exists (entry node $entry, address $entry_address)"
+  log "a cluster exists (entry node $entry)"
 fi
 
 # --- 3. no shrinking ----------------------------------------------------------------------
 owners=$(nodes_table "$entry" | awk '$3 ~ /master/ && $3 !~ /fail/ && $5 > 0 { print $2 }')
+[ -n "$owners" ] || fail "$entry lists no master that owns slots"
 strays=""
 for owner in $owners; do
   is_listed "$owner" || strays="$strays $owner"
@@ -193,6 +224,18 @@ if [ -n "$strays" ]; then
     "Shrinking redis.cluster.shards is not supported (their slots and sessions would be lost):" \
     "set it back to the number of shards the cluster has."
 fi
+if [ "${SF_CHECK_ONLY:-no}" = "yes" ]; then
+  log "check only: every slot owner is one of the $(count "$SF_SHARDS") shards"
+  exit 0
+fi
+# A creation cut short can leave members the entry node has not met yet.
+for node in $members; do
+  id=$(cli "$node" CLUSTER MYID)
+  if ! knows "$entry" "$id"; then
+    log "$node is in a cluster but unknown to $entry: meeting it"
+    cli "$entry" CLUSTER MEET "$(resolve "${node%:*}")" "${node##*:}" > /dev/null
+  fi
+done
 
 # --- 4. each shard: one master, the rest its replicas -------------------------------------
 # add-node copies the cluster's functions to the new node (FUNCTION RESTORE, a write), which
@@ -255,20 +298,15 @@ $master $master_id $own_id"
   index=$((index + 1))
 done
 
-# Nodes the cluster still lists that no pod is any more: failed, slotless, and not the ID of
-# any node of SF_SHARDS (all of which answered above), e.g. a pod's old ID from before it
-# lost its volume. CLUSTER FORGET must reach every node within 60 s, or gossip brings it back.
 current_ids=$(for node in $(all_nodes); do cli "$node" CLUSTER MYID; done)
-ghosts=$(nodes_table "$entry" | awk '$3 ~ /fail|noaddr/ && $5 == 0 { print $1 }' | grep -vxF "$current_ids" || true)
-for ghost in $ghosts; do
-  log "forgetting $ghost, a failed node no pod is any more"
-  for node in $(all_nodes); do cli "$node" CLUSTER FORGET "$ghost" > /dev/null || true; done
-done
 
 # --- 5. replicas in sync, then slots for empty masters -------------------------------------
 for node in $replicas; do
   wait_for "$node to be in sync with its master" in_sync "$node"
 done
+# Slot moves need every node to know every other (a node told to hand a slot to an ID it has
+# not heard of yet refuses); --cluster check only compares the slot tables.
+wait_for "every node to know every other" every_node_knows_all
 wait_for "the nodes to agree (redis-cli --cluster check)" check_passes
 empty=""
 for master in $masters; do
