@@ -131,7 +131,6 @@ class ClusterFleet:
             "SF_REDIS_PASSWORD_FILE": str(self.secret),
             "SF_CLUSTER_NODE_TIMEOUT": str(self.node_timeout_ms),
             "SF_HANDOVER_SECONDS": "10",
-            "SF_PRESTOP_SECONDS": "10",
         }
 
     def start_node(self, node: ClusterNode) -> None:

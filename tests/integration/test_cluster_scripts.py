@@ -124,6 +124,8 @@ def test_a_new_shard_gets_slots_and_its_own_replica(cluster: ClusterFleet) -> No
     assert topology[new_replica.port][1:3] == ("replica", master_id)
     assert sum(t[3] for t in topology.values()) == ALL_SLOTS
     assert read_sessions(cluster, written) == written  # sessions moved with their slots
+    with cluster.client(new_master) as client:  # lifted for add-node only, then put back
+        assert client.config_get("min-replicas-to-write") == {"min-replicas-to-write": "1"}
     cluster.wait_healthy()
 
 

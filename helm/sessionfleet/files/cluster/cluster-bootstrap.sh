@@ -1,7 +1,8 @@
 #!/bin/sh
-# Makes, completes or grows the Redis Cluster of the chart's cluster mode; the post-install
-# and post-upgrade hook Job runs it. Idempotent: on a healthy cluster of the wanted shape it
-# only reads. Steps:
+# Makes, completes or grows the Redis Cluster of the chart's cluster mode. The chart runs it
+# in a Job after an install, in a post-upgrade hook Job, and (check only) in a pre-rollback
+# hook Job (templates/redis-cluster-bootstrap-job.yaml). Idempotent: on a healthy cluster of
+# the wanted shape it only reads. Steps:
 #  1. Wait until every node answers PING.
 #  2. No node in a cluster yet (each knows only itself, no slot assigned): create one of the
 #     shards' pod 0s (redis-cli --cluster create, no replicas; slots split evenly).
@@ -321,8 +322,10 @@ fi
 
 # --- 6. healthy -----------------------------------------------------------------------------
 for node in $(all_nodes); do
-  if [ "$(config_value "$node" min-replicas-to-write)" != "$write_guard" ]; then
-    log "$node: min-replicas-to-write back to $write_guard"
+  value=$(config_value "$node" min-replicas-to-write)
+  case "$value" in ''|*[!0-9]*) continue ;; esac
+  if [ "$value" -lt "$write_guard" ]; then
+    log "$node: min-replicas-to-write back to $write_guard (from $value)"
     cli "$node" CONFIG SET min-replicas-to-write "$write_guard" > /dev/null
   fi
 done

@@ -3,7 +3,7 @@
 # in-sync replica first (CLUSTER FAILOVER: the master pauses its clients, the replica catches
 # up to the last write, then takes over with the other masters' votes), so a rolling update
 # or a drain loses no acknowledged write and has no failure-detection gap. Waits up to
-# SF_PRESTOP_SECONDS [20] (below the pod's grace period) for this node to become a replica.
+# SF_HANDOVER_SECONDS [20] (below the pod's grace period) for this node to become a replica.
 # A replica, or a master without an in-sync replica, just stops.
 set -eu
 # shellcheck source=cluster-lib.sh
@@ -26,7 +26,7 @@ fi
 log "master of $slots slots: handing over to $replica"
 answer=$(cli "$replica" CLUSTER FAILOVER)
 [ "$answer" = "OK" ] || { log "CLUSTER FAILOVER on $replica: ${answer:-no answer}"; exit 0; }
-deadline=$(( $(date +%s) + ${SF_PRESTOP_SECONDS:-20} ))
+deadline=$(( $(date +%s) + ${SF_HANDOVER_SECONDS:-20} ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
   if [ "$(cli "$LOCAL_NODE" ROLE | head -n 1)" = "slave" ]; then
     log "handed over to $replica; now its replica"
@@ -34,4 +34,4 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   fi
   sleep 0.2
 done
-log "no handover within ${SF_PRESTOP_SECONDS:-20}s: stopping anyway (the cluster fails over)"
+log "no handover within ${SF_HANDOVER_SECONDS:-20}s: stopping anyway (the cluster fails over)"
