@@ -360,3 +360,52 @@ def test_schema_rejects_bad_cluster_values(values: dict[str, Any]) -> None:
 def test_values_no_cluster_could_run_are_refused(values: dict[str, Any], message: str) -> None:
     with pytest.raises(Exception, match=message):
         cluster(values)
+
+
+# --- the live-cluster guards, with lookup's answer simulated --------------------------------
+
+
+@pytest.fixture(scope="module")
+def chart_with_simulated_lookup(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the chart whose guard reads the StatefulSets `lookup` would find from the
+    values (`liveStatefulSets`): offline, lookup finds nothing, and the guard's logic would
+    run for the first time on someone's cluster."""
+    chart = tmp_path_factory.mktemp("guard") / "sessionfleet"
+    shutil.copytree(CHART, chart)
+    helpers = chart / "templates" / "_redis-cluster.tpl"
+    live = 'lookup "apps/v1" "StatefulSet" .Release.Namespace ""'
+    assert helpers.read_text().count(live) == 1
+    helpers.write_text(helpers.read_text().replace(live, '(dict "items" .Values.liveStatefulSets)'))
+    (chart / "values.schema.json").unlink()  # it would refuse the extra key
+    return chart
+
+
+@pytest.mark.parametrize(
+    ("mode", "shards", "live", "refused"),
+    [
+        (
+            "cluster",
+            3,
+            ["sf-sessionfleet-redis-shard-0", "sf-sessionfleet-redis-shard-3"],
+            "shrinking",
+        ),
+        ("cluster", 4, [f"sf-sessionfleet-redis-shard-{i}" for i in range(4)], None),
+        ("cluster", 12, ["sf-sessionfleet-redis-shard-11"], None),
+        ("cluster", 3, ["sf-sessionfleet-redis"], "switching modes"),
+        ("cluster", 3, ["other-sessionfleet-redis-shard-7", "sf-sessionfleet-redis-shard-x"], None),
+        ("sentinel", 3, ["sf-sessionfleet-redis-shard-0"], "switching modes"),
+        ("sentinel", 3, ["sf-sessionfleet-redis"], None),
+    ],
+)
+def test_live_guards_refuse_shrinking_and_switching_modes(
+    chart_with_simulated_lookup: Path, mode: str, shards: int, live: list[str], refused: str | None
+) -> None:
+    values = {
+        "redis": {"mode": mode, "cluster": {"shards": shards}},
+        "liveStatefulSets": [{"metadata": {"name": name}} for name in live],
+    }
+    if refused is None:
+        render_files(values, chart_dir=chart_with_simulated_lookup)
+    else:
+        with pytest.raises(Exception, match=refused):
+            render_files(values, chart_dir=chart_with_simulated_lookup)
