@@ -53,6 +53,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     "external-url": {"redis": {"enabled": False}, "externalRedis": {"url": "redis://cache:6379/0"}},
     "production-users": {"loadtest": {"users": 0}, "users": {"existingSecret": "sf-users"}},
     "no-networkpolicy": {"networkPolicy": {"enabled": False}},
+    "redis-cluster": {"redis": {"mode": "cluster", "exporter": {"enabled": True}}},
     "observability": {
         "app": {"otel": {"endpoint": "http://otel-collector.observability:4318"}},
         "redis": {"exporter": {"enabled": True}},
