@@ -1,7 +1,7 @@
 #!/bin/sh
 # Starts one Redis Cluster node (redis.mode: cluster): mends nodes.conf after a restart,
 # writes the node's config, then runs redis-server. The cluster itself is made and grown by
-# cluster-bootstrap.sh (the hook Job); a fresh node just waits to be met.
+# cluster-bootstrap.sh (the chart's bootstrap Jobs); a fresh node just waits to be met.
 #
 # nodes.conf (cluster-config-file, on the pod's volume) is the node's identity: with it a
 # restarted pod keeps its node ID, its slots or its master, and rejoins by itself. Before
@@ -56,7 +56,8 @@ mend_addresses() {
       *myself*) now=${SF_POD_IP:-} ;;
       *) now=""; [ -n "$host" ] && now=$(resolve "$host") ;;
     esac
-    if [ -n "$now" ] && [ "$now" != "$ip" ]; then
+    # (port 0: a node Redis lists without an address; nothing to mend)
+    if [ -n "$now" ] && [ "$now" != "$ip" ] && [ "$port" != 0 ]; then
       log "nodes.conf: node $id ($host) moved from ${ip:-no address} to $now"
       line="$id $now:$port$tail ${line#"$id $address "}"
     fi
