@@ -39,7 +39,7 @@ lint: venv ## ruff, mypy, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	shellcheck -x -P SCRIPTDIR scripts/*.sh .ci/run helm/sessionfleet/files/*.sh
+	shellcheck -x -P SCRIPTDIR scripts/*.sh .ci/run helm/sessionfleet/files/*.sh helm/sessionfleet/files/cluster/*.sh
 	yamllint .
 
 .PHONY: docker

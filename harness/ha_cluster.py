@@ -14,6 +14,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -284,11 +285,14 @@ class HACluster:
                 proc.stop()
 
 
-def chart_files(directory: Path) -> Path:
+def chart_files(directory: Path, values: dict[str, Any] | None = None) -> Path:
     """The Redis/Sentinel scripts and configs as the chart ships them: taken from the rendered
-    ConfigMap, not the repository, so these tests run what a cluster would mount."""
+    ConfigMap, not the repository, so these tests run what a cluster would mount. `values`
+    picks the mode (e.g. {"redis": {"mode": "cluster"}} for the Redis Cluster scripts)."""
     [config] = [
-        o for o in render({}) if o["kind"] == "ConfigMap" and "redis" in o["metadata"]["name"]
+        o
+        for o in render(values or {})
+        if o["kind"] == "ConfigMap" and "redis" in o["metadata"]["name"]
     ]
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in config["data"].items():

@@ -31,9 +31,19 @@ def render_files(
     api_versions: Sequence[str] = (),
     namespace: str = "shop",
     release: str = "sf",
+    chart_dir: Path = CHART,
+    upgrade: bool = False,
 ) -> dict[str, str]:
-    chart = Chart.load(CHART)
-    options = {"name": release, "namespace": namespace, "api_versions": list(api_versions)}
+    """Every rendered template by path (`chart_dir`: another copy of the chart, e.g. the one
+    a branch started from; `upgrade`: as `helm upgrade` renders, .Release.IsUpgrade)."""
+    chart = Chart.load(chart_dir)
+    options: dict[str, Any] = {
+        "name": release,
+        "namespace": namespace,
+        "api_versions": list(api_versions),
+    }
+    if upgrade:
+        options |= {"is_install": False, "is_upgrade": True}
     rendered = _native.call_string(
         "helm_render", chart._raw(), json.dumps(copy.deepcopy(values)), json.dumps(options)
     )

@@ -53,6 +53,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     "external-url": {"redis": {"enabled": False}, "externalRedis": {"url": "redis://cache:6379/0"}},
     "production-users": {"loadtest": {"users": 0}, "users": {"existingSecret": "sf-users"}},
     "no-networkpolicy": {"networkPolicy": {"enabled": False}},
+    "redis-cluster": {"redis": {"mode": "cluster", "exporter": {"enabled": True}}},
     "observability": {
         "app": {"otel": {"endpoint": "http://otel-collector.observability:4318"}},
         "redis": {"exporter": {"enabled": True}},
@@ -216,7 +217,7 @@ def test_redis_pods_never_share_a_node(default: list[dict[str, Any]]) -> None:
 
 def test_redis_runs_the_shared_bootstrap_files(default: list[dict[str, Any]]) -> None:
     config = one(default, "ConfigMap", "-redis-config")
-    for path in (CHART / "files").iterdir():
+    for path in filter(Path.is_file, (CHART / "files").iterdir()):  # files/cluster/: cluster mode
         # Byte for byte: a block scalar that drops the final newline made a script append
         # `sentinel auth-pass` onto sentinel.conf's last line (Sentinel crash-looped).
         assert config["data"][path.name] == path.read_text(), path.name
