@@ -148,7 +148,8 @@ demo: venv ## the main job: local cluster + 3 min of Locust with pod kill, failo
 .PHONY: e2e
 e2e: venv ## the chart end to end on KUBE_CONTEXT=<context>: install, helm test, chaos, upgrade, uninstall (~8 min)
 	@test -n "$(KUBE_CONTEXT)" || { echo "make e2e needs KUBE_CONTEXT=<context>"; exit 2; }
-	KUBE_CONTEXT=$(KUBE_CONTEXT) $(BIN)/pytest tests/e2e -m e2e -v -s -p no:cacheprovider
+	KUBE_CONTEXT=$(KUBE_CONTEXT) E2E_REDIS_MODE=$(or $(E2E_REDIS_MODE),sentinel) \
+	  $(BIN)/pytest tests/e2e -m e2e -v -s -p no:cacheprovider
 
 .PHONY: loadtest
 loadtest: venv ## Locust against TARGET=http://... with CHAOS=none|local|kubernetes (DURATION, USERS)

@@ -26,6 +26,9 @@ PLANS: dict[str, list[tuple[float, str]]] = {
     "node": [(0.3, "lose_node"), (0.8, "restore_node")],
     "drain": [(0.3, "drain_node"), (0.8, "restore_node")],
     "upgrade": [(0.2, "upgrade")],
+    # Redis Cluster on Kubernetes (redis.mode: cluster): a shard master's crash, then one
+    # shard more (helm upgrade: its pods join, slots and their sessions move onto it).
+    "grow": [(0.15, "kill_app"), (0.3, "kill_redis_master"), (0.55, "grow_shards")],
     # `standard` without the node loss, for clusters with no node to spare.
     "crashes": [
         (0.2, "kill_app"),

@@ -61,6 +61,10 @@ class ChaosBackend(ABC):
         """A zero-downtime upgrade under load: app replicas replaced one by one, Redis nodes
         restarted one by one, the master handing over."""
 
+    def grow_shards(self) -> str:
+        """Redis Cluster only: one shard more, slots moved onto it under load."""
+        raise ChaosError(f"{type(self).__name__} cannot add shards")
+
     def cleanup(self) -> list[str]:
         """Undo whatever a fault left behind (a cordon, a taint, a stopped node); called on
         every way out of a run, so it must be safe to call twice. Returns what it did."""

@@ -6,6 +6,7 @@ What each fault really does (docs/loadtest.md has the RBAC it needs):
 - `kill_redis_master`: the master's redis-server exits on the spot (SHUTDOWN NOSAVE NOW FORCE:
   no save, no planned handover: the pre-stop only runs when Kubernetes stops a pod; a
   force-deleted pod still runs it); the kubelet restarts it, empty; Sentinel must fail over.
+  In cluster mode (`redis.mode: cluster`): one shard's master, and its replica takes over.
 - `recreate_redis_master_with_new_ip`: the same crash, then the pod is force-deleted, so it
   comes back elsewhere or at least at a new address.
 - `lose_node`: with a node-loss command (e.g. your cloud's "stop instance"), that command; on
@@ -15,8 +16,11 @@ What each fault really does (docs/loadtest.md has the RBAC it needs):
   cannot do: make the node's addresses stop answering; clients get connection resets.)
 - `drain_node`: `kubectl drain` (evictions respect the PodDisruptionBudgets; pre-stops run:
   the planned handover).
-- `upgrade`: `helm upgrade` to another app image tag and a Sentinel setting changed: the app
-  Deployment and the Redis StatefulSet roll (the master hands over when its turn comes).
+- `upgrade`: `helm upgrade` to another app image tag and a Redis setting changed (Sentinel's
+  failover timeout; in cluster mode the node timeout): the app Deployment and the Redis
+  StatefulSets roll (each master hands over when its turn comes).
+- `grow_shards` (cluster mode): `helm upgrade` with one shard more; the post-upgrade Job
+  adds its pods to the cluster and moves a share of the slots, keys and all, onto it.
 
 Safety: every change that outlives the action (a cordon, a taint, a stopped node) is recorded
 before it is made and undone by `cleanup()`, which the run calls on every way out (end, error,
@@ -220,23 +224,40 @@ class KubernetesCluster(ChaosBackend):
         return f"node {node} back ({undone})"
 
     def upgrade(self) -> str:
-        """`helm upgrade` during the load: a new app image (the Deployment rolls) and a Sentinel
-        setting changed (the StatefulSet rolls, each master handing over as its turn comes)."""
+        """`helm upgrade` during the load: a new app image (the Deployment rolls) and a Redis
+        setting changed (the StatefulSets roll, each master handing over as its turn comes)."""
         if not self.upgrade_image_tag:
             raise ChaosError("the upgrade plan needs --upgrade-image-tag (an image the nodes have)")
         helm = Helm(context=self.context, namespace=self.namespace, release=self.release)
-        failover_ms = int(helm.values()["redis"]["sentinel"]["failoverTimeout"])
-        values = {
-            "image": {"tag": self.upgrade_image_tag},
-            "redis": {"sentinel": {"failoverTimeout": failover_ms + 1}},
-        }
+        redis = helm.values()["redis"]
+        if redis.get("mode") == "cluster":
+            name, was = "node-timeout", int(redis["cluster"]["nodeTimeoutMs"])
+            changed: dict[str, Any] = {"cluster": {"nodeTimeoutMs": was + 1}}
+        else:
+            name, was = "Sentinel failover-timeout", int(redis["sentinel"]["failoverTimeout"])
+            changed = {"sentinel": {"failoverTimeout": was + 1}}
+        values = {"image": {"tag": self.upgrade_image_tag}, "redis": changed}
         self.acting()
         helm.upgrade(values, reuse_values=True, timeout_s=int(self.recover_timeout))
         self.wait_recovered()
         return (
-            f"helm upgrade ({helm.engine}): app image tag {self.upgrade_image_tag}, Sentinel "
-            f"failover-timeout {failover_ms} -> {failover_ms + 1} ms; both rolled out"
+            f"helm upgrade ({helm.engine}): app image tag {self.upgrade_image_tag}, {name} "
+            f"{was} -> {was + 1} ms; both rolled out"
         )
+
+    def grow_shards(self) -> str:
+        """`helm upgrade` with one shard more, during the load (cluster mode): the new shard's
+        pods start, the post-upgrade Job adds them and rebalances slots onto the new master."""
+        helm = Helm(context=self.context, namespace=self.namespace, release=self.release)
+        redis = helm.values()["redis"]
+        if redis.get("mode") != "cluster":
+            raise ChaosError("grow_shards needs the chart's cluster mode (redis.mode: cluster)")
+        shards = int(redis["cluster"]["shards"])
+        self.acting()
+        values = {"redis": {"cluster": {"shards": shards + 1}}}
+        helm.upgrade(values, reuse_values=True, timeout_s=int(self.recover_timeout))
+        self.wait_recovered()
+        return f"helm upgrade ({helm.engine}): {shards} -> {shards + 1} shards, slots rebalanced"
 
     # --- recovery and clean-up -------------------------------------------------------------------
 

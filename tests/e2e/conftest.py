@@ -11,6 +11,7 @@ Settings (environment):
                       `kind load docker-image {image} --name sessionfleet` after tagging;
                       unset: the images must be pullable
   E2E_REDIS_IMAGE     [redis:7.2.7-bookworm]  E2E_INGRESS_IMAGE [haproxy:2.8]
+  E2E_REDIS_MODE      [sentinel] or cluster: the chart's redis.mode (Redis Cluster, 3 x 1)
   E2E_VALUES          extra values file (YAML) for the release
   E2E_POD_CIDR        [10.0.0.0/8] the pod network: where the stand-in ingress runs
   E2E_DURATION [180]  E2E_USERS [24]  seconds and users of each Locust run
@@ -51,6 +52,23 @@ class E2E:
     helm: Helm
     url: str = ""
     ingress_node: str = ""
+    redis_mode: str = "sentinel"
+
+    @property
+    def redis_workloads(self) -> list[str]:
+        """The Redis StatefulSets, as `kubectl rollout status` names them."""
+        names = self.kubectl(
+            "-n",
+            self.namespace,
+            "get",
+            "statefulset",
+            "-l",
+            f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component=redis",
+            "-o",
+            "name",
+        ).split()
+        assert names, "no Redis StatefulSet"
+        return names
 
     def kubectl(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         done = subprocess.run(
@@ -69,10 +87,11 @@ class E2E:
         values: dict[str, Any] = {
             "image": {"repository": repository, "tag": tag},
             "redis": {
+                "mode": self.redis_mode,
                 "image": {
                     "repository": REDIS_IMAGE.rpartition(":")[0],
                     "tag": REDIS_IMAGE.rpartition(":")[2],
-                }
+                },
             },
             "loadtest": {"users": 1000},
             # The stand-in ingress runs in the pod network and adds X-Forwarded-For.
@@ -152,6 +171,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         upgrade_tag=upgrade_tag,
         workdir=Path(tmp_path_factory.mktemp("e2e")),
         helm=Helm(context=context, namespace=namespace, release=release),
+        redis_mode=os.environ.get("E2E_REDIS_MODE", "sentinel"),
     )
     load_images(image, upgrade_tag)
     started = time.monotonic()

@@ -1,7 +1,8 @@
 """The chart end to end on a real cluster (`make e2e KUBE_CONTEXT=...`), in this order: a fresh
 install (the session fixture), `helm test`, Locust under chaos (crashes, the master's failover,
-a node loss where the cluster has nodes to lose), Locust through a zero-downtime upgrade, an
-upgrade in place, and an uninstall that leaves nothing behind."""
+a node loss where the cluster has nodes to lose), with Redis Cluster (E2E_REDIS_MODE=cluster)
+a shard master's crash and a shard added under load, Locust through a zero-downtime upgrade,
+an upgrade in place, and an uninstall that leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -53,6 +54,16 @@ def test_sessions_survive_crashes_failovers_and_a_lost_node(e2e: E2E) -> None:
     assert {"kill_app", "kill_redis_master"} <= set(done)
 
 
+def test_sessions_survive_a_shard_crash_and_a_new_shard(e2e: E2E) -> None:
+    if e2e.redis_mode != "cluster":
+        pytest.skip("Redis Cluster only: make e2e ... E2E_REDIS_MODE=cluster")
+    before = len(e2e.redis_workloads)
+    summary = _verdict(e2e, "grow")
+    done = [event["action"] for event in summary["chaos_events"]]
+    assert done == ["kill_app", "kill_redis_master", "grow_shards"]
+    assert len(e2e.redis_workloads) == before + 1
+
+
 def test_sessions_survive_a_rolling_upgrade(e2e: E2E) -> None:
     summary = _verdict(e2e, "upgrade")
     [upgrade] = [e for e in summary["chaos_events"] if e["action"] == "upgrade"]
@@ -75,7 +86,7 @@ def test_upgrade_in_place_keeps_the_release_working(e2e: E2E) -> None:
     values["app"]["replicas"] = 4
     e2e.helm.upgrade(values)
     deployment = f"deploy/{e2e.release}-sessionfleet-app"
-    for workload in (deployment, f"statefulset/{e2e.release}-sessionfleet-redis"):
+    for workload in (deployment, *e2e.redis_workloads):
         e2e.kubectl(
             "-n", e2e.namespace, "rollout", "status", workload, "--timeout=300s", timeout=320
         )
