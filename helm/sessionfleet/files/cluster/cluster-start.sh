@@ -16,9 +16,13 @@
 #     (an empty or older data set) and wipe every session acknowledged since. So it first
 #     promotes its best replica (CLUSTER FAILOVER FORCE: no handshake with this absent master,
 #     but the votes of a majority of the other masters), waits up to SF_HANDOVER_SECONDS for
-#     it, then starts and Redis turns it into that replica's replica. When no replica answers,
-#     or no majority of masters is reachable (the whole cluster is restarting), it starts as
-#     it was.
+#     it, then starts and Redis turns it into that replica's replica. When no majority of
+#     masters can vote (a lost node held several masters, all restarting now), the replica
+#     takes over without votes (CLUSTER FAILOVER TAKEOVER): safe here, because the master
+#     whose slots it claims is this node, which is not running, so no second master answers
+#     for them; starting empty instead lost every session of those shards (seen on a real
+#     cluster: a node holding two masters lost and restored). When no replica answers, it
+#     starts as it was.
 # Settings (see cluster-lib.sh) and: SF_POD_IP (this pod's address), SF_PERSISTENCE (yes: AOF),
 # SF_MAXMEMORY, SF_CLUSTER_NODE_TIMEOUT [5000], SF_HANDOVER_SECONDS [20],
 # SF_REDIS_PASSWORD_ACCEPTED_FILE (a second password accepted during a rotation),
@@ -67,9 +71,10 @@ mend_addresses() {
   mv "$mended" "$nodes_conf"
 }
 
-# Echoes the best replica of mine (host:port) to promote, or nothing. Only a replica that
-# still follows me, is not in the middle of a full sync, and sees a majority of the other
-# masters (who must vote for it) qualifies; the one with the most replication data wins.
+# Echoes the best replica of mine to promote and how ("host:port FORCE|TAKEOVER"), or
+# nothing. Only a replica that still follows me and is not in the middle of a full sync
+# qualifies; the one with the most replication data wins. FORCE when it sees a majority of
+# the other masters (they must vote for it), else TAKEOVER (see the top).
 replica_to_promote() {
   my_id=$1
   best="" best_offset=-1
@@ -78,19 +83,21 @@ replica_to_promote() {
     [ "$(info_field "$replica" replication master_sync_in_progress)" = "0" ] || continue
     offset=$(info_field "$replica" replication slave_repl_offset)
     case "$offset" in ''|*[!0-9]*) continue ;; esac
-    masters=$(nodes_table "$replica" | awk -v me="$my_id" '
-      $3 ~ /master/ && $3 !~ /fail/ && $5 > 0 { total++; if ($1 != me && $6 == "connected") up++ }
-      END { print (up + 0) " " (total + 0) }')
-    up=${masters% *} total=${masters#* }
-    if [ "$up" -lt $(( total / 2 + 1 )) ]; then
-      log "replica $replica sees $up of $total masters: no majority to vote for it"
-      continue
-    fi
     if [ "$offset" -gt "$best_offset" ]; then
       best=$replica best_offset=$offset
     fi
   done
-  echo "$best"
+  [ -n "$best" ] || return 0
+  masters=$(nodes_table "$best" | awk -v me="$my_id" '
+    $3 ~ /master/ && $3 !~ /fail/ && $5 > 0 { total++; if ($1 != me && $6 == "connected") up++ }
+    END { print (up + 0) " " (total + 0) }')
+  up=${masters% *} total=${masters#* }
+  if [ "$up" -lt $(( total / 2 + 1 )) ]; then
+    log "replica $best sees $up of $total masters: no majority to vote for it"
+    echo "$best TAKEOVER"
+  else
+    echo "$best FORCE"
+  fi
 }
 
 hand_over() {
@@ -100,13 +107,14 @@ hand_over() {
   set -- $myself
   case "$3" in *master*) ;; *) return 0 ;; esac
   [ "$5" -gt 0 ] || return 0
-  candidate=$(replica_to_promote "$1")
-  if [ -z "$candidate" ]; then
+  promotion=$(replica_to_promote "$1")
+  if [ -z "$promotion" ]; then
     log "master of $5 slots; no replica can take them over: starting as master"
     return 0
   fi
-  log "master of $5 slots, restarting: promoting my replica $candidate first"
-  cli "$candidate" CLUSTER FAILOVER FORCE > /dev/null || true
+  candidate=${promotion% *} how=${promotion#* }
+  log "master of $5 slots, restarting: promoting my replica $candidate first ($how)"
+  cli "$candidate" CLUSTER FAILOVER "$how" > /dev/null || true
   deadline=$(( $(date +%s) + ${SF_HANDOVER_SECONDS:-20} ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
     if [ "$(cli "$candidate" ROLE | head -n 1)" = "master" ]; then
