@@ -28,7 +28,8 @@ PLANS: dict[str, list[tuple[float, str]]] = {
     "upgrade": [(0.2, "upgrade")],
     # Redis Cluster on Kubernetes (redis.mode: cluster): a shard master's crash, then one
     # shard more (helm upgrade: its pods join, slots and their sessions move onto it).
-    "grow": [(0.15, "kill_app"), (0.3, "kill_redis_master"), (0.55, "grow_shards")],
+    # Early: growing rolls the app and runs a Job; it must end well before the load does.
+    "grow": [(0.1, "kill_app"), (0.2, "kill_redis_master"), (0.4, "grow_shards")],
     # `standard` without the node loss, for clusters with no node to spare.
     "crashes": [
         (0.2, "kill_app"),

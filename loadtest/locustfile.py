@@ -280,6 +280,10 @@ class TabsUser(SessionUser):
 # --- command line, chaos, report ---------------------------------------------------------------
 
 CHAOS: list[ChaosBackend] = []  # the run's backend, for the clean-up on the way out
+CHAOS_RUNS: list[Any] = []  # the greenlet running the plan
+# How long the end of a run waits for an action still under way (a helm upgrade, a node
+# coming back): cut short, it would vanish from the record and could leave Helm mid-release.
+UNFINISHED_ACTION_WAIT_S = 600
 
 
 @events.init_command_line_parser.add_listener
@@ -351,12 +355,19 @@ def _start(environment: Environment, **_: Any) -> None:
     backend = chaos_plan.backend(options)
     CHAOS.append(backend)
     plan = chaos_plan.plan(options.chaos_plan, float(options.run_time or 180))
-    gevent.spawn(chaos_plan.execute, plan, backend, RUN)
+    CHAOS_RUNS.append(gevent.spawn(chaos_plan.execute, plan, backend, RUN))
 
 
 @events.quitting.add_listener
 def _verdict(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
+    for greenlet in CHAOS_RUNS:  # the load ended: let an action under way finish (bounded)
+        started = time.time()
+        greenlet.join(timeout=UNFINISHED_ACTION_WAIT_S)
+        if not greenlet.dead:
+            greenlet.kill()
+            outcome = f"still under way {UNFINISHED_ACTION_WAIT_S} s after the load ended"
+            RUN.chaos_event("unfinished", outcome, False, started=started, ended=time.time())
     for backend in CHAOS:  # the run may end (time up, Ctrl-C) with a fault still in place
         for undone in backend.cleanup():
             print(f"[chaos clean-up] {undone}", flush=True)

@@ -84,6 +84,8 @@ def test_sessions_survive_a_rolling_upgrade(e2e: E2E) -> None:
 def test_upgrade_in_place_keeps_the_release_working(e2e: E2E) -> None:
     values = e2e.values()
     values["app"]["replicas"] = 4
+    if e2e.redis_mode == "cluster":  # as many shards as the grow plan left (never fewer)
+        values["redis"]["cluster"] = {"shards": len(e2e.redis_workloads)}
     e2e.helm.upgrade(values)
     deployment = f"deploy/{e2e.release}-sessionfleet-app"
     for workload in (deployment, *e2e.redis_workloads):

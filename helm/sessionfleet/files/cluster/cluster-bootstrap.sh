@@ -303,9 +303,20 @@ for master in $masters; do
   if [ "$own_slots" -eq 0 ]; then empty="$empty $master"; fi
 done
 if [ -n "$empty" ]; then
+  # A node just added says cluster_state:fail until it has heard from the others: a slot
+  # moved to it then fails (CLUSTERDOWN, seen on a real cluster under load).
+  wait_for "every node to say cluster_state:ok" every_node_ok
   log "moving slots onto the empty masters:$empty"
-  cluster_tool rebalance "$(address_of "$entry")" --cluster-use-empty-masters ||
-    fail "redis-cli --cluster rebalance failed"
+  attempt=1
+  until cluster_tool rebalance "$(address_of "$entry")" --cluster-use-empty-masters; do
+    [ "$attempt" -lt 3 ] || fail "redis-cli --cluster rebalance failed $attempt times"
+    # A move cut short leaves its slot open (migrating/importing): --cluster fix finishes it
+    # (the keys go where the slot's owner is), then the rebalance goes on.
+    log "rebalance attempt $attempt failed: closing open slots (redis-cli --cluster fix)"
+    cluster_tool fix "$(address_of "$entry")" --cluster-yes || true
+    wait_for "every node to say cluster_state:ok" every_node_ok
+    attempt=$((attempt + 1))
+  done
 fi
 
 # --- 6. healthy -----------------------------------------------------------------------------
