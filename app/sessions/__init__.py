@@ -1,5 +1,5 @@
 """Server-side sessions for ASGI apps: lazy loading, per-key optimistic commits, rotation,
-per-user index, Redis (standalone or Sentinel) or in-memory stores. No FastAPI needed."""
+per-user index, Redis (standalone, Sentinel or Cluster) or in-memory stores. No FastAPI needed."""
 
 from .census import ReplicaCensus
 from .connect import RedisConnection, RedisOptions, connect

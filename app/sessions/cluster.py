@@ -30,7 +30,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from .batching import MAX_BATCH, CommandBatcher
+from .batching import CommandBatcher
 from .endpoint import Address
 
 log = logging.getLogger(__name__)
@@ -114,24 +114,18 @@ class ClusterCommands:
         startup: Sequence[Address],
         *,
         tls: bool = False,
-        max_batch: int = MAX_BATCH,
     ) -> None:
         if not startup:
             raise ValueError("a Redis Cluster needs at least one start-up node")
         self.client = client
         self.startup = list(startup)
         self.tls = tls
-        self.max_batch = max_batch
         self.shards: list[Shard] = []
         self._slots: list[Address | None] = [None] * SLOTS
         self._nodes: dict[Address, CommandBatcher] = {}
         self._mapped_at = float("-inf")
         self._refresh: asyncio.Task[None] | None = None
         self._closed = False
-
-    @property
-    def queued(self) -> int:
-        return sum(node.queued for node in self._nodes.values())
 
     def masters(self) -> list[Address]:
         return [shard.master for shard in self.shards]
@@ -149,7 +143,7 @@ class ClusterCommands:
             async def where() -> Address:
                 return address
 
-            node = CommandBatcher(self.client, master_address=where, max_batch=self.max_batch)
+            node = CommandBatcher(self.client, master_address=where)
             self._nodes[address] = node
         return node
 

@@ -1,6 +1,6 @@
-"""Session store on Redis (standalone or behind Sentinel).
+"""Session store on Redis (standalone, behind Sentinel, or a Redis Cluster: see cluster.py).
 
-Layout (every key one script touches shares a hash tag, so Redis Cluster is a small step):
+Layout (every key one script touches shares a hash tag: on a cluster, one slot):
   sf:{<store key>}:s     hash: data fields '<version>:<json>' + metadata fields '#...'
   sf:{u:<user>}:idx      sorted set: store keys of a user's sessions, scored by end of life
 """
