@@ -8,13 +8,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from app.sessions import store_key_of
 from harness.processes import wait_until
 from loadtest.chaos.local import docker
-from loadtest.chaos.local_cluster import LocalRedisCluster
+from loadtest.chaos.local_cluster import LocalRedisCluster, NodeRow
 from loadtest.consistency import CounterModel, Reply
 from tests.cluster.conftest import Fleet
 
@@ -183,6 +185,7 @@ def test_shard_master_crash_loses_no_acknowledged_write(
 def test_resharding_under_writes_loses_no_acknowledged_write(
     sharded_env: Fleet, cluster: LocalRedisCluster
 ) -> None:
+    slots_before = sorted(len(r.slots) for r in cluster.rows() if r.is_master)
     with CounterWriters(sharded_env, [f"user-{i:04d}" for i in range(201, 225)]) as writers:
         time.sleep(2)
         there = cluster.reshard()
@@ -193,5 +196,59 @@ def test_resharding_under_writes_loses_no_acknowledged_write(
     assert writers.final_answers == len(writers.clients)
     # Clients are redirected, not failed (a request starved of CPU for 10 s may still time out).
     assert writers.unanswered <= writers.acked // 100, (writers.unanswered, there, back)
-    slots = sorted(len(r.slots) for r in cluster.rows() if r.is_master)
-    assert slots == [5461, 5461, 5462]
+    assert sorted(len(r.slots) for r in cluster.rows() if r.is_master) == slots_before
+
+
+def test_a_session_whose_slot_is_being_migrated_is_followed_through_ask_then_moved(
+    sharded_env: Fleet, cluster: LocalRedisCluster
+) -> None:
+    """The window `redis-cli --cluster reshard` opens for a few milliseconds per slot, held
+    open: the session's key already on the target, its slot still the source's. The source
+    answers ASK naming the target by its announced hostname, which the app resolves."""
+    client = logged_in(sharded_env, "user-0301")
+    assert client.post("/counter").json() == {"counter": 1}
+    key = f"sf:{{{store_key_of(client.cookies['sid'])}}}:s"
+    slot = int(cluster.cli("redis-0-0", "cluster", "keyslot", key))
+    source = next(r for r in cluster.rows() if r.is_master and slot in r.slots)
+    target = next(r for r in cluster.rows() if r.is_master and r.id != source.id)
+    password = (Path(sharded_env.env["SECRETS_DIR"]) / "redis-password").read_text().strip()
+    move = SlotMove(cluster, slot, key, password)
+    asks_before = cluster.redirections()["ASK"]
+    move.start(source, target)
+    try:
+        for expected in (2, 3, 4):
+            response = client.post("/counter")
+            assert response.json() == {"counter": expected}, response.text
+        assert client.get("/me").json()["user"] == "user-0301"
+        assert cluster.redirections()["ASK"] > asks_before
+    finally:
+        move.finish(target)
+    assert client.post("/counter").json() == {"counter": 5}  # MOVED, then the new owner
+    move.start(target, source)  # the slot back, the same way: the cluster as the test found it
+    move.finish(source)
+    assert client.post("/counter").json() == {"counter": 6}
+    client.close()
+
+
+class SlotMove:
+    """One slot moved the way redis-cli --cluster reshard moves it, one step at a time."""
+
+    def __init__(self, cluster: LocalRedisCluster, slot: int, key: str, password: str) -> None:
+        self.cluster, self.slot, self.key, self.password = cluster, slot, key, password
+
+    def setslot(self, host: str, *args: str) -> None:
+        answer = self.cluster.cli(host, "cluster", "setslot", str(self.slot), *args)
+        assert answer.strip() == "OK", answer
+
+    def start(self, source: NodeRow, target: NodeRow) -> None:
+        """Importing on the target, migrating on the source, the key moved: ASK from here."""
+        self.setslot(target.host, "importing", source.id)
+        self.setslot(source.host, "migrating", target.id)
+        migrate = ("migrate", target.host, "6379", self.key, "0", "5000", "auth", self.password)
+        assert self.cluster.cli(source.host, *migrate).strip() == "OK"
+
+    def finish(self, owner: NodeRow) -> None:
+        """The slot is the owner's: told to the owner first, then to every other master."""
+        masters = [r for r in self.cluster.rows() if r.is_master and r.id != owner.id]
+        for master in [owner, *masters]:
+            self.setslot(master.host, "node", owner.id)
