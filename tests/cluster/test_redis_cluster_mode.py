@@ -15,8 +15,9 @@ import pytest
 
 from app.sessions import store_key_of
 from harness.processes import wait_until
+from loadtest.chaos.cluster_nodes import NodeRow
 from loadtest.chaos.local import docker
-from loadtest.chaos.local_cluster import LocalRedisCluster, NodeRow
+from loadtest.chaos.local_cluster import LocalRedisCluster
 from loadtest.consistency import CounterModel, Reply
 from tests.cluster.conftest import Fleet
 

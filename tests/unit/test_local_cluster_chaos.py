@@ -13,14 +13,9 @@ import pytest
 
 from loadtest import chaos_plan
 from loadtest.chaos.base import ChaosBackend, ChaosError
+from loadtest.chaos.cluster_nodes import health_problem, parse_nodes, reshard_pair
 from loadtest.chaos.local import LocalCluster
-from loadtest.chaos.local_cluster import (
-    LocalRedisCluster,
-    health_problem,
-    local_backend,
-    parse_nodes,
-    reshard_pair,
-)
+from loadtest.chaos.local_cluster import LocalRedisCluster, local_backend
 from loadtest.run_state import RunState
 from tests.unit.fake_commands import FakeCommands
 
