@@ -90,6 +90,9 @@ IMAGE ?= sessionfleet:dev
 BASE_IMAGE ?= python:3.11-slim-bookworm
 # linux/amd64 or linux/arm64; empty: the Docker engine's architecture.
 PLATFORM ?=
+# The local cluster's Redis: sentinel (1 master, 2 replicas, 3 Sentinels) or cluster (Redis
+# Cluster, 3 shards x 1 replica). `make local-down` removes either.
+MODE ?= sentinel
 
 .PHONY: wheelhouse
 wheelhouse: ## the app's wheels for the image's Python and platform (build/wheelhouse)
@@ -106,8 +109,8 @@ image: ## the app image (BASE_IMAGE=sessionfleet/python-base:bookworm where noth
 	IMAGE=$(IMAGE) BASE_IMAGE=$(BASE_IMAGE) PLATFORM=$(PLATFORM) scripts/images.sh app
 
 .PHONY: local-up
-local-up: venv ## the local container cluster: 3 app + 3 Redis/Sentinel "nodes" + HAProxy on :8080
-	scripts/local-cluster.sh up
+local-up: venv ## the local container cluster: 3 app + 3 Redis/Sentinel "nodes" + HAProxy on :8080 (MODE=cluster: Redis Cluster)
+	REDIS_MODE=$(MODE) scripts/local-cluster.sh up
 
 .PHONY: local-down
 local-down: ## stop and remove the local container cluster
@@ -142,8 +145,8 @@ kind-down: ## delete the kind cluster; stop cloud-provider-kind if it serves no 
 
 # --- load tests ----------------------------------------------------------------------------
 .PHONY: demo
-demo: venv ## the main job: local cluster + 3 min of Locust with pod kill, failover, node loss
-	scripts/demo.sh
+demo: venv ## the main job: local cluster + 3 min of Locust with pod kill, failover, node loss (MODE=cluster: shard-master kills, resharding)
+	REDIS_MODE=$(MODE) scripts/demo.sh
 
 .PHONY: e2e
 e2e: venv ## the chart end to end on KUBE_CONTEXT=<context>: install, helm test, chaos, upgrade, uninstall (~8 min)

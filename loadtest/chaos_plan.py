@@ -36,6 +36,18 @@ PLANS: dict[str, list[tuple[float, str]]] = {
         (0.45, "kill_redis_master"),
         (0.7, "recreate_redis_master_with_new_ip"),
     ],
+    # Redis Cluster (the local cluster's cluster mode): an app pod crash; a shard master's
+    # crash (its replica takes over, it rejoins as that one's replica); slots moved, keys and
+    # all, from one shard to another under load; another shard's master crashed; the slots
+    # moved back.
+    "cluster": [
+        (0.12, "kill_app"),
+        (0.28, "kill_redis_master"),
+        (0.45, "reshard"),
+        (0.62, "kill_redis_master"),
+        (0.8, "reshard"),
+    ],
+    "reshard": [(0.3, "reshard"), (0.7, "reshard")],
 }
 
 
@@ -47,9 +59,9 @@ def plan(name: str, run_seconds: float) -> list[tuple[float, str]]:
 
 def backend(options: Any) -> ChaosBackend:
     if options.chaos == "local":
-        from .chaos.local import LocalCluster
+        from .chaos.local_cluster import local_backend
 
-        return LocalCluster(project=options.chaos_project)
+        return local_backend(options.chaos_project)  # Sentinel or cluster mode, as it runs
     from .chaos.kubernetes import KubernetesCluster
 
     return KubernetesCluster(

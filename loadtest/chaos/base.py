@@ -30,7 +30,8 @@ class ChaosBackend(ABC):
 
     @abstractmethod
     def kill_redis_master(self) -> str:
-        """The Redis master's container dies; Sentinel must fail over."""
+        """The Redis master's container dies; Sentinel must fail over. (Redis Cluster: one
+        shard's master; its replica must take over.)"""
 
     @abstractmethod
     def recreate_redis_master_with_new_ip(self) -> str:
@@ -55,6 +56,11 @@ class ChaosBackend(ABC):
     @abstractmethod
     def restore_node(self, node: str) -> str:
         """A lost node comes back."""
+
+    def reshard(self) -> str:
+        """Redis Cluster only: slots, with their keys, moved from one shard to another under
+        load."""
+        raise ChaosError(f"{type(self).__name__} cannot move slots")
 
     @abstractmethod
     def upgrade(self) -> str:

@@ -18,9 +18,10 @@ PROJECT_LABEL = "com.docker.compose.project"
 NODES = ("a", "b", "c")
 
 
-def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
+def docker(*args: str, check: bool = True, timeout: float = 60, stdin: str | None = None) -> str:
     result = subprocess.run(  # noqa: S603 (the docker CLI on PATH, arguments built here)
         ["docker", *args],  # noqa: S607
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
