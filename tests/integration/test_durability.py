@@ -20,6 +20,7 @@ from app.sessions import (
     StoreUnavailable,
 )
 from app.sessions.census import MAX_AGE
+from app.sessions.census import Census as CensusQuery
 from harness.processes import RedisServer, wait_until
 
 pytestmark = pytest.mark.redis
@@ -49,19 +50,26 @@ async def test_login_without_replica_ack_is_503_not_ok(
     assert "replicas" in response.json()["detail"]
 
 
+def _store_on(
+    redis_db: redis.Redis, *, wait_replicas: int, census: CensusQuery | None = None
+) -> RedisSessionStore:
+    """A store on the test's standalone Redis, with a short WAIT and deadline."""
+    return RedisSessionStore(
+        Redis(port=redis_db.connection_pool.connection_kwargs["port"]),
+        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+        wait_replicas=wait_replicas,
+        wait_timeout_ms=50,
+        deadline=0.3,
+        census=census,
+    )
+
+
 async def test_a_logout_no_replica_acknowledged_is_not_reported_done(
     redis_db: redis.Redis,
 ) -> None:
     # A DEL a failover lost would bring a logged-out session back to whoever holds its
     # cookie: ending a session is acknowledged by replicas like writing one.
-    port = redis_db.connection_pool.connection_kwargs["port"]
-    store = RedisSessionStore(
-        Redis(port=port),
-        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-        wait_replicas=1,  # a standalone Redis has no replica: WAIT 1 is never satisfied
-        wait_timeout_ms=50,
-        deadline=0.3,
-    )
+    store = _store_on(redis_db, wait_replicas=1)  # a standalone Redis: WAIT 1 never answered
     await store.commit("k1", CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=False))
     with pytest.raises(NotDurable):
         await store.delete(["k1"])
@@ -74,15 +82,7 @@ async def test_no_census_means_no_commit_not_the_minimum(redis_db: redis.Redis) 
     async def no_sentinel_answers() -> ReplicaCensus | None:
         return None
 
-    port = redis_db.connection_pool.connection_kwargs["port"]
-    store = RedisSessionStore(
-        Redis(port=port),
-        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-        wait_replicas=1,
-        wait_timeout_ms=50,
-        deadline=0.3,
-        census=no_sentinel_answers,
-    )
+    store = _store_on(redis_db, wait_replicas=1, census=no_sentinel_answers)
     request = CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=True)
     with pytest.raises(NotDurable, match="no majority of Sentinels answered"):
         await store.commit("k1", request)
@@ -96,16 +96,8 @@ async def test_no_census_means_no_connection_even_for_a_load(redis_db: redis.Red
     async def no_sentinel_answers() -> ReplicaCensus | None:
         return None
 
-    port = redis_db.connection_pool.connection_kwargs["port"]
     before = max(int(c["id"]) for c in redis_db.client_list())
-    store = RedisSessionStore(
-        Redis(port=port),
-        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-        wait_replicas=0,
-        wait_timeout_ms=50,
-        deadline=0.3,
-        census=no_sentinel_answers,
-    )
+    store = _store_on(redis_db, wait_replicas=0, census=no_sentinel_answers)
     with pytest.raises(StoreUnavailable):
         await store.load("a" * 32)
     assert [c for c in redis_db.client_list() if int(c["id"]) > before] == []
