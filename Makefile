@@ -51,7 +51,7 @@ test: system-deps docker venv lint ## lint, then the whole test suite (slow test
 	$(BIN)/pytest
 
 .PHONY: test-fast
-test-fast: system-deps venv ## a quick signal (~75 s): unit, chart and single-Redis tests; no fleets, containers
+test-fast: system-deps venv ## a quick signal (~1 min): unit, chart and single-Redis tests; no fleets, containers
 	$(BIN)/pytest -q -m "not slow and not sentinel and not redis_cluster and not cluster and not e2e"
 
 .PHONY: clean

@@ -110,15 +110,25 @@ def test_strict_lint_is_clean(name: str) -> None:
     assert problems == []
 
 
-def test_every_object_validates_on_every_kubernetes_version(
-    case: tuple[str, list[dict[str, Any]]],
-) -> None:
-    _, objects = case
+def _validate(objects: list[dict[str, Any]], versions: list[str]) -> None:
     for obj in objects:
         if obj["kind"] in CRD_KINDS:
             continue
-        for version in KUBE_VERSIONS:
+        for version in versions:
             kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_every_object_validates_on_the_oldest_and_newest_kubernetes(
+    case: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _validate(case[1], [KUBE_VERSIONS[0], KUBE_VERSIONS[-1]])
+
+
+@pytest.mark.slow  # the versions in between: most of the chart suite's time (make test runs it)
+def test_every_object_validates_on_every_kubernetes_version_in_between(
+    case: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _validate(case[1], KUBE_VERSIONS[1:-1])
 
 
 def test_gateway_api_objects_are_well_formed(case: tuple[str, list[dict[str, Any]]]) -> None:

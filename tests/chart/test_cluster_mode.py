@@ -87,13 +87,14 @@ def test_mode_sentinel_is_the_default_and_renders_as_before_cluster_mode(case: s
 # --- what cluster mode renders -----------------------------------------------------------------
 
 
-def test_cluster_mode_is_lint_clean_and_valid_on_every_kubernetes_version() -> None:
+def test_cluster_mode_is_lint_clean_and_valid_on_the_oldest_and_newest_kubernetes() -> None:
+    # Every version in between: test_chart.py's matrix has a redis-cluster case (slow).
     values = merged(CLUSTER, {"redis": {"exporter": {"enabled": True}}})
     report = lint(CHART, copy.deepcopy(values), strict=True, namespace="shop")
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] > 1] == []
     for obj in render(values):
-        for version in KUBE_VERSIONS:
+        for version in (KUBE_VERSIONS[0], KUBE_VERSIONS[-1]):
             kubernetes_validate.validate(obj, version, strict=True)
 
 
