@@ -50,6 +50,17 @@ info_field() {
   cli "$1" INFO "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f { print $2; exit }'
 }
 
+# wait_role HOST:PORT ROLE : until the node's ROLE is ROLE (master or slave), at most
+# SF_HANDOVER_SECONDS [20]; fails when it never is (a handover that did not happen).
+wait_role() {
+  until_s=$(( $(date +%s) + ${SF_HANDOVER_SECONDS:-20} ))
+  while [ "$(date +%s)" -lt "$until_s" ]; do
+    [ "$(cli "$1" ROLE | head -n 1)" = "$2" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 # An IP address for HOST: HOST itself when it is one, else what the resolver answers
 # (CLUSTER MEET takes addresses only). Empty when the name does not resolve.
 resolve() {

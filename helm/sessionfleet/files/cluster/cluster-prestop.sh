@@ -26,12 +26,8 @@ fi
 log "master of $slots slots: handing over to $replica"
 answer=$(cli "$replica" CLUSTER FAILOVER)
 [ "$answer" = "OK" ] || { log "CLUSTER FAILOVER on $replica: ${answer:-no answer}"; exit 0; }
-deadline=$(( $(date +%s) + ${SF_HANDOVER_SECONDS:-20} ))
-while [ "$(date +%s)" -lt "$deadline" ]; do
-  if [ "$(cli "$LOCAL_NODE" ROLE | head -n 1)" = "slave" ]; then
-    log "handed over to $replica; now its replica"
-    exit 0
-  fi
-  sleep 0.2
-done
+if wait_role "$LOCAL_NODE" slave; then
+  log "handed over to $replica; now its replica"
+  exit 0
+fi
 log "no handover within ${SF_HANDOVER_SECONDS:-20}s: stopping anyway (the cluster fails over)"

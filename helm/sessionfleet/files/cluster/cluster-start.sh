@@ -115,14 +115,10 @@ hand_over() {
   candidate=${promotion% *} how=${promotion#* }
   log "master of $5 slots, restarting: promoting my replica $candidate first ($how)"
   cli "$candidate" CLUSTER FAILOVER "$how" > /dev/null || true
-  deadline=$(( $(date +%s) + ${SF_HANDOVER_SECONDS:-20} ))
-  while [ "$(date +%s)" -lt "$deadline" ]; do
-    if [ "$(cli "$candidate" ROLE | head -n 1)" = "master" ]; then
-      log "$candidate took over; I rejoin as its replica"
-      return 0
-    fi
-    sleep 0.2
-  done
+  if wait_role "$candidate" master; then
+    log "$candidate took over; I rejoin as its replica"
+    return 0
+  fi
   log "$candidate did not take over within ${SF_HANDOVER_SECONDS:-20}s: starting as master"
 }
 
