@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from app.ops.gc_tuning import restore, tune_for_serving
 from app.sessions import (
+    Ack,
     CommitRequest,
     Limits,
     RedisConnection,
@@ -44,7 +45,8 @@ VARIANTS = ("CommandBatcher", "redis-py pipeline")
 
 class RedisPyBatcher:
     """`CommandBatcher.call`'s contract over redis-py: the calls queued in one event-loop
-    iteration go out as one pipeline (no MULTI), closed by one WAIT if any asked for one;
+    iteration go out as one pipeline (no MULTI), closed by one WAIT and ROLE if any asked
+    for an acknowledgement;
     replies (error replies as exception objects) go to their callers; one timer per batch
     fails the calls still waiting at the earliest deadline. For this benchmark only."""
 
@@ -96,6 +98,7 @@ class RedisPyBatcher:
                 if waits:
                     replicas = max(r for _, r in waits)
                     pipe.execute_command("WAIT", replicas, min(ms for ms, _ in waits))
+                    pipe.execute_command("ROLE")
                 replies = await pipe.execute(raise_on_error=False)
         except Exception as exc:
             for _, _, future, _ in batch:
@@ -105,7 +108,7 @@ class RedisPyBatcher:
         finally:
             if timer is not None:
                 timer.cancel()
-        acked = replies[-1] if waits else None
+        acked = Ack.of(replies[-2], replies[-1]) if waits else None
         for (_, wait, future, _), reply in zip(batch, replies, strict=False):
             if not future.done():
                 future.set_result((reply, acked if wait is not None else None))

@@ -70,8 +70,8 @@ class RedisOrderBook:
 
         async def op() -> None:
             # The WAIT closing the batch this SET goes out in acknowledges it.
-            _, acked = await self.redis.call("SET", key, body, "PX", self.retention_ms, wait=wait)
-            if wait is not None and (acked or 0) < self.wait_replicas:
+            _, ack = await self.redis.call("SET", key, body, "PX", self.retention_ms, wait=wait)
+            if wait is not None and (ack.acknowledged if ack else 0) < self.wait_replicas:
                 raise NotDurable()
 
         await with_retry(op, self.deadline, "order_put")

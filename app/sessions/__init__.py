@@ -17,6 +17,7 @@ from .manager import SessionConfig, SessionManager
 from .memory_store import MemorySessionStore
 from .middleware import SessionMiddleware
 from .observer import SessionObserver
+from .pipe import Ack
 from .redis_retry import with_retry
 from .redis_store import RedisSessionStore
 from .responses import error_response
@@ -24,6 +25,7 @@ from .session import Session
 from .store import CommitRequest, CommitResult, Limits, SessionInfo, SessionStore, StoredSession
 
 __all__ = [
+    "Ack",
     "CommitRequest",
     "CommitResult",
     "CookiePolicy",

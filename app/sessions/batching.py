@@ -12,7 +12,8 @@ census when there is one (the master a majority names: the master durable commit
 else from the client's address.
 
 Commits that must be acknowledged by replicas share one `WAIT` at the end of their batch: `WAIT`
-covers every write the connection made before it, so one wait confirms the whole batch.
+covers every write the connection made before it, so one wait confirms the whole batch. A `ROLE`
+goes right behind it: which replicas were connected as `WAIT` answered (see `pipe.Ack`).
 
 A write carries at most `max_batch` commands (the rest follow in the next writes of the same
 iteration), and nothing more is written while the transport's buffer is over its high-water
@@ -31,7 +32,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from .endpoint import Address, AddressSource, Endpoint
-from .pipe import Call, Pipe
+from .pipe import Ack, Call, Pipe
 
 # Commands per write: bounds one write's size (and the bytes joined for it) under a burst.
 MAX_BATCH = 256
@@ -117,9 +118,9 @@ class CommandBatcher:
 
     def call(
         self, *args: Any, wait: tuple[int, int] | None = None, deadline: float | None = None
-    ) -> asyncio.Future[tuple[Any, int | None]]:
-        """Queue one command for the next batch; await the result: (its reply, replicas that
-        acknowledged the batch when `wait` = (budget ms, replicas) is given, else None). A
+    ) -> asyncio.Future[tuple[Any, Ack | None]]:
+        """Queue one command for the next batch; await the result: (its reply, the batch's
+        `Ack` when `wait` = (budget ms, replicas) is given, else None). A
         reply that is an error comes back as the exception object (redis-py's class for it:
         `ReadOnlyError`, `BusyLoadingError`, `MasterDownError`, `NoScriptError`...); a
         connection failure (refused, lost, a protocol error) is raised as `ConnectionError`,

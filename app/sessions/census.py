@@ -1,13 +1,20 @@
 """What the Sentinels say about the master and its replicas, for durable commits.
 
-A commit is acknowledged only if the replicas that could be promoted hold it. Two reads of the
-census guard that: before the write (cached up to `MAX_AGE`: how many replicas `WAIT` must
-reach) and after `WAIT` (one taken after the write was acknowledged: no failover started
-meanwhile and no replica was missed). The second one closes the window a cached census leaves
-open: a failover that starts while the cached census still says all is well, detaches the
-replica it promotes, and lets a replica that just rejoined acknowledge writes the failover
-then erases (seen in `make bench-failover`: a second, spurious failover right after a planned
-one).
+A commit is acknowledged only if the replicas that could be promoted hold it. The census
+before the write (cached up to `MAX_AGE`) says how many replicas `WAIT` must reach. After
+`WAIT`, one of two proofs:
+
+- **The `Ack` covers every replica the Sentinels list** (`ReplicaCensus.covered_by`): the
+  `ROLE` sent right behind `WAIT` shows the master's connected replicas to be exactly those,
+  and `WAIT` counted them all. A failover promotes one of the replicas the Sentinels know, and
+  a replica being promoted leaves the master first (it would be missing from `ROLE`): whichever
+  is promoted holds the write. The usual case: no query to any Sentinel.
+- **Otherwise a census taken after the acknowledgement**: no failover started meanwhile, no
+  replica was missed. It closes the window a cached census leaves open when a replica is down
+  or unlisted: a failover that starts while the cached census still says all is well, detaches
+  the replica it promotes, and lets a replica that just rejoined acknowledge writes the
+  failover then erases (seen in `make bench-failover`: a second, spurious failover right
+  after a planned one).
 """
 
 from __future__ import annotations
@@ -19,17 +26,32 @@ from dataclasses import dataclass
 
 from redis import exceptions as rx
 
+from .endpoint import Address
+from .pipe import Ack
+
 
 @dataclass(frozen=True, slots=True)
 class ReplicaCensus:
     """The master's address, how many of its replicas no Sentinel knows to be down, and
     whether any Sentinel sees the master in trouble (down, or a failover under way);
-    `dissenting`: Sentinels that answered naming another master (for metrics only)."""
+    `dissenting`: Sentinels that answered naming another master (for metrics only); `listed`:
+    the replicas of the master any of the agreeing Sentinels lists."""
 
-    master: tuple[str, int]
+    master: Address
     replicas: int
     failing_over: bool
     dissenting: int = 0
+    listed: frozenset[Address] = frozenset()  # every replica they list, down or not
+
+    def covered_by(self, ack: Ack | None) -> bool:
+        """Whether `ack` shows a write on every replica the Sentinels list: then a failover
+        cannot promote a replica without it (see the module's doc)."""
+        return (
+            ack is not None
+            and bool(self.listed)
+            and ack.connected == self.listed
+            and ack.acknowledged >= len(self.listed)
+        )
 
 
 Census = Callable[[], Awaitable[ReplicaCensus | None]]

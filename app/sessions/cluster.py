@@ -32,6 +32,7 @@ from redis.crc import key_slot
 
 from .batching import CommandBatcher
 from .endpoint import Address
+from .pipe import Ack
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class ClusterCommands:
 
     def call(
         self, *args: Any, wait: tuple[int, int] | None = None, deadline: float | None = None
-    ) -> Awaitable[tuple[Any, int | None]]:
+    ) -> Awaitable[tuple[Any, Ack | None]]:
         key = key_of(args)
         return self._routed(args, None if key is None else slot_of(key), wait, deadline)
 
@@ -159,7 +160,7 @@ class ClusterCommands:
         slot: int | None,
         wait: tuple[int, int] | None,
         deadline: float | None,
-    ) -> tuple[Any, int | None]:
+    ) -> tuple[Any, Ack | None]:
         target = self._slots[slot] if slot is not None else self._any_master()
         asking = False
         for _ in range(MAX_REDIRECTS + 1):

@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from .batching import CommandBatcher
 from .census import Census, ReplicaCensus, master_named_by
 from .cluster import ClusterCommands
+from .pipe import Ack
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -61,10 +62,10 @@ class RedisConnection:
     commands: CommandBatcher | ClusterCommands
     closers: list[Closer]
 
-    async def call(self, *args: Any, wait: tuple[int, int] | None = None) -> tuple[Any, int | None]:
+    async def call(self, *args: Any, wait: tuple[int, int] | None = None) -> tuple[Any, Ack | None]:
         """One command, sent with whatever else the process sends in this event-loop
-        iteration: (its reply, the replicas that acknowledged it when `wait` = (budget ms,
-        replicas) is given, else None). An error reply is raised (redis-py's exception
+        iteration: (its reply, its batch's `Ack` when `wait` = (budget ms, replicas) is
+        given, else None). An error reply is raised (redis-py's exception
         classes); so is a lost connection (`ConnectionError`: retry it). No deadline and no
         retry of its own: wrap it in `with_retry`."""
         reply, acked = await self.commands.call(*args, wait=wait)
@@ -164,7 +165,8 @@ def sentinel_census(
             sum(not DOWN_FLAGS & set(x.get("flags", "").split(",")) for x in r) for _, r in views
         )
         dissenting = len(named) - votes[master]
-        return ReplicaCensus(master, up, failing_over=troubled, dissenting=dissenting)
+        listed = frozenset((x["ip"], int(x["port"])) for _, r in views for x in r)
+        return ReplicaCensus(master, up, troubled, dissenting, listed)
 
     return census
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import hiredis
 from redis import exceptions as rx
@@ -35,6 +35,8 @@ _ERRORS: dict[str, type[rx.RedisError]] = {
 }
 # Redirections carry "<slot> <host>:<port>" after the word; their classes parse only that.
 _REDIRECTS = ("MOVED", "ASK")
+# Right behind a batch's WAIT: who the acknowledging replicas can have been (see `Ack`).
+_ROLE = hiredis.pack_command(("ROLE",))
 # Replies that say the node is no (usable) master: the next batch asks where the master is.
 _NOT_A_MASTER = (rx.ReadOnlyError, rx.MasterDownError)
 
@@ -85,20 +87,43 @@ class Call:
             self.deadline_timer.settled()
 
 
-class Wait:
-    """The `WAIT` closing a batch: its reply (replicas that acknowledged) goes to every
-    caller of the batch that asked for one."""
+class Ack(NamedTuple):
+    """What the `WAIT` closing a batch and the `ROLE` sent right behind it said: how many
+    replicas acknowledged the batch, and which replicas were connected to the server as it
+    answered (empty when `ROLE` did not say: not a master, or refused)."""
 
-    __slots__ = ("calls", "expires")
+    acknowledged: int
+    connected: frozenset[Address]
+
+    @classmethod
+    def of(cls, wait: Any, role: Any) -> Ack:
+        """From the two replies (either may be an error)."""
+        acknowledged = wait if isinstance(wait, int) else 0
+        if not isinstance(role, list) or len(role) < 3 or role[0] != b"master":
+            return cls(acknowledged, frozenset())
+        # A master's ROLE lists its online replicas as [host, port, offset].
+        return cls(acknowledged, frozenset((r[0].decode(), int(r[1])) for r in role[2]))
+
+
+class Wait:
+    """The `WAIT` closing a batch and the `ROLE` behind it (two replies, two slots): their
+    `Ack` goes to every caller of the batch that asked for one."""
+
+    __slots__ = ("answered", "calls", "expires", "wait_reply")
 
     def __init__(self, calls: list[Call]) -> None:
         self.calls = calls
+        self.answered = False
+        self.wait_reply: Any = None
         self.expires = 0.0
 
     def answer(self, reply: Any) -> None:
-        acked = reply if isinstance(reply, int) else 0
+        if not self.answered:  # WAIT's reply; ROLE's comes next
+            self.answered, self.wait_reply = True, reply
+            return
+        ack = Ack.of(self.wait_reply, reply)
         for call in self.calls:
-            call.settle(result=(call.reply, acked))
+            call.settle(result=(call.reply, ack))
 
     def fail(self, exc: BaseException) -> None:
         for call in self.calls:
@@ -160,7 +185,8 @@ class Pipe(asyncio.Protocol):
                 raise error(f"{name} refused: {reply}")
 
     def send(self, calls: list[Call]) -> None:
-        """Write `calls` (and a `WAIT` after them if any asked for one) in one write."""
+        """Write `calls` (and `WAIT`, `ROLE` after them if any asked for an `Ack`) in one
+        write."""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         expires = loop.time() + self.read_timeout
@@ -173,10 +199,10 @@ class Pipe(asyncio.Protocol):
             budget_ms = min(ms for ms, _ in (call.wait for call in waits if call.wait))
             replicas = max(r for _, r in (call.wait for call in waits if call.wait))
             wait_args: tuple[Any, ...] = ("WAIT", replicas, budget_ms)
-            packed.append(hiredis.pack_command(wait_args))
+            packed += (hiredis.pack_command(wait_args), _ROLE)
             closing = Wait(waits)
             closing.expires = expires + budget_ms / 1000
-            self.slots.append(closing)
+            self.slots += (closing, closing)
         self.transport.write(b"".join(packed))  # may call pause_writing before it returns
         if self._timer is None:
             self._timer = loop.call_at(expires, self._check_answered)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from opentelemetry import trace
 from redis import exceptions as rx
@@ -26,6 +26,7 @@ from .connect import RedisConnection
 from .deadline import deadline_for
 from .errors import NotDurable, SessionEnded, SessionTooLarge
 from .observer import NullObserver, SessionObserver, observed, span_factory
+from .pipe import Ack
 from .redis_retry import with_retry
 from .store import (
     CommitRequest,
@@ -44,6 +45,14 @@ _WAIT_MARGIN_MS = 50
 # The span of a batched script call (what the redis-py instrumentation records for the
 # store's other commands; no arguments: they hold session data).
 _SPAN_ATTRIBUTES = {"db.system": "redis", "db.operation": "EVALSHA"}
+
+
+class _Durable(NamedTuple):
+    """What one durable write must reach: `replicas` acknowledgements, and with Sentinel the
+    census they were counted from (which may prove the write safe without another)."""
+
+    replicas: int
+    census: ReplicaCensus | None = None
 
 
 class _Script:
@@ -126,58 +135,62 @@ class RedisSessionStore:
         return result
 
     async def _eval(
-        self, script: _Script, key: str, *args: Any, replicas: int | None = None
+        self, script: _Script, key: str, *args: Any, durable: _Durable | None = None
     ) -> Any:
-        """EVALSHA (falling back to EVAL once per server) plus, when `replicas` is given, the
-        acknowledgement of its batch by that many replicas: one round trip, shared with
+        """EVALSHA (falling back to EVAL once per server) plus, when `durable` is given, the
+        acknowledgement of its batch by the replicas it requires: one round trip, shared with
         concurrent requests."""
-        if not replicas:  # durable commits check the census themselves, before and after
+        if durable is None:  # durable commits check the census themselves, before and after
             await self._on_named_master()
-        wait = (self._wait_budget_ms(), replicas) if replicas else None
+        replicas = durable.replicas if durable is not None else 0
+        wait = (self._wait_budget_ms(), replicas) if durable is not None else None
         deadline = deadline_for(self.deadline)
         with self._span("EVALSHA", kind=trace.SpanKind.CLIENT, attributes=_SPAN_ATTRIBUTES) as span:
             call = self.batcher.call(
                 "EVALSHA", script.sha, 1, key, *args, wait=wait, deadline=deadline
             )
-            reply, acked = await call
+            reply, ack = await call
             if isinstance(reply, rx.NoScriptError):
                 # A fresh master after a failover, or a restart: send the script itself once.
                 call = self.batcher.call(
                     "EVAL", script.source, 1, key, *args, wait=wait, deadline=deadline
                 )
-                reply, acked = await call
+                reply, ack = await call
         if isinstance(reply, Exception):
             raise reply
-        if replicas:
-            span.set_attribute("redis.wait.replicas_acked", acked or 0)
+        if durable is not None:
+            span.set_attribute("redis.wait.replicas_acked", ack.acknowledged if ack else 0)
             span.set_attribute("redis.wait.replicas_required", replicas)
-            await self._acknowledged(acked, replicas)
+            await self._acknowledged(ack, durable)
         return reply
 
-    async def _acknowledged(self, acked: int | None, required: int) -> None:
-        """Raises `NotDurable` unless `acked` replicas are enough: `required`, and with
-        Sentinel every replica a census taken after the acknowledgement counts (no failover
-        began meanwhile, none was missed)."""
-        if self.census is not None and (acked or 0) >= required:
+    async def _acknowledged(self, ack: Ack | None, durable: _Durable) -> None:
+        """Raises `NotDurable` unless `ack` is enough: the replicas `durable` requires, and with
+        Sentinel every replica it listed (see `ReplicaCensus.covered_by`), or else every one a
+        census taken after the acknowledgement counts (no failover began meanwhile, none was
+        missed)."""
+        acked, required = (ack.acknowledged if ack else 0), durable.replicas
+        proven = durable.census is not None and durable.census.covered_by(ack)
+        if self.census is not None and acked >= required and not proven:
             after = await self._checked(await self.census.fresh())
             required = max(required, after.replicas)
-        if (acked or 0) < required:
+        if acked < required:
             self.observer.replica_ack_failed()
             raise NotDurable()
 
-    async def _required_replicas(self, key: str) -> int:
-        """Replicas a durable commit must reach: the configured minimum, raised to every
-        replica Sentinel (or the cluster, for `key`'s shard) does not know to be down. Waiting
-        for one replica is not enough: if another is promoted (a false alarm on a live master
-        does that), a write the deposed master got acknowledged by the first is erased when it
-        rejoins."""
+    async def _durable(self, key: str) -> _Durable:
+        """What a durable write to `key` must reach: the configured minimum of replicas,
+        raised to every replica Sentinel (or the cluster, for `key`'s shard) does not know to
+        be down. Waiting for one replica is not enough: if another is promoted (a false alarm
+        on a live master does that), a write the deposed master got acknowledged by the first
+        is erased when it rejoins."""
         if isinstance(self.batcher, ClusterCommands):
             online = await self.batcher.live_replicas(key, deadline_for(self.deadline))
-            return max(self.wait_replicas, online)
+            return _Durable(max(self.wait_replicas, online))
         if self.census is None:
-            return self.wait_replicas
+            return _Durable(self.wait_replicas)
         census = await self._checked(await self.census.recent())
-        return max(self.wait_replicas, census.replicas)
+        return _Durable(max(self.wait_replicas, census.replicas), census)
 
     async def _checked(self, census: ReplicaCensus | None) -> ReplicaCensus:
         """The census, if it allows acknowledging writes to the master this client uses.
@@ -255,8 +268,8 @@ class RedisSessionStore:
         durable = request.durable and self.wait_replicas > 0
 
         async def durable_commit() -> Any:
-            replicas = await self._required_replicas(session_key(key))
-            return await self._eval(_COMMIT, session_key(key), *args, replicas=replicas)
+            durable = await self._durable(session_key(key))
+            return await self._eval(_COMMIT, session_key(key), *args, durable=durable)
 
         if durable:  # Sentinel queries may be involved: the attempt gets a timer of its own
             reply = await self._retry(durable_commit, "commit")
@@ -309,17 +322,17 @@ class RedisSessionStore:
         stored = [session_key(key) for key in keys]
 
         async def durable_delete() -> None:
-            required = [await self._required_replicas(key) for key in stored]
+            required = [await self._durable(key) for key in stored]
             budget, deadline = self._wait_budget_ms(), deadline_for(self.deadline)
             calls = [
-                self.batcher.call("DEL", key, wait=(budget, replicas), deadline=deadline)
-                for key, replicas in zip(stored, required, strict=True)
+                self.batcher.call("DEL", key, wait=(budget, durable.replicas), deadline=deadline)
+                for key, durable in zip(stored, required, strict=True)
             ]
             replies = await asyncio.gather(*calls)
-            for (reply, acked), replicas in zip(replies, required, strict=True):
+            for (reply, ack), durable in zip(replies, required, strict=True):
                 if isinstance(reply, Exception):
                     raise reply
-                await self._acknowledged(acked, replicas)
+                await self._acknowledged(ack, durable)
 
         await self._retry(durable_delete, "delete")
 
@@ -334,8 +347,8 @@ class RedisSessionStore:
         async def add() -> list[bytes]:
             if not self.wait_replicas:
                 return await self._eval(_INDEX_ADD, idx, *args)  # type: ignore[no-any-return]
-            replicas = await self._required_replicas(idx)
-            return await self._eval(_INDEX_ADD, idx, *args, replicas=replicas)  # type: ignore[no-any-return]
+            durable = await self._durable(idx)
+            return await self._eval(_INDEX_ADD, idx, *args, durable=durable)  # type: ignore[no-any-return]
 
         evicted = await self._retry(add, "index_add")
         await self.delete([member.decode() for member in evicted])

@@ -16,6 +16,7 @@ import redis
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
+from app.sessions import Ack
 from app.sessions.batching import CommandBatcher
 from harness.processes import RedisServer
 
@@ -57,7 +58,8 @@ async def test_one_wait_answers_every_waiting_caller(batcher: CommandBatcher) ->
     # A standalone server has no replica: the shared WAIT reports 0 to each waiter.
     waited = await asyncio.gather(*(batcher.call("INCR", "w", wait=(50, 1)) for _ in range(5)))
     plain = await batcher.call("GET", "w")
-    assert [acked for _, acked in waited] == [0] * 5
+    # ...and the ROLE behind it lists no connected replica.
+    assert [ack for _, ack in waited] == [Ack(0, frozenset())] * 5
     assert plain == (b"5", None)
 
 
@@ -182,7 +184,8 @@ async def test_a_batch_is_written_at_most_max_batch_commands_at_a_time(
     replies = await asyncio.gather(*(batcher.call("INCR", "n", wait=(10, 0)) for _ in range(10)))
     assert writes == [4, 4, 2]
     assert sorted(int(reply) for reply, _ in replies) == list(range(1, 11))
-    assert all(acked == 0 for _, acked in replies)  # each write closed by its own WAIT
+    # Each write closed by its own WAIT (and ROLE).
+    assert all(ack == Ack(0, frozenset()) for _, ack in replies)
     await batcher.close()
 
 

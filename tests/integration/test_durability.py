@@ -15,13 +15,15 @@ from app.sessions import (
     CommitRequest,
     Limits,
     NotDurable,
+    RedisOptions,
     RedisSessionStore,
     ReplicaCensus,
     StoreUnavailable,
+    connect,
 )
 from app.sessions.census import MAX_AGE
 from app.sessions.census import Census as CensusQuery
-from harness.processes import RedisServer, wait_until
+from harness.processes import RedisServer, ReplicatedRedis, free_port, wait_until
 
 pytestmark = pytest.mark.redis
 
@@ -158,6 +160,102 @@ async def test_a_commit_after_a_switch_of_master_reaches_the_new_master(
     await store.commit("k2", second)
     assert new.client.hget("sf:{k2}:s", "a") == b"1:2"
     await store.close()
+
+
+class ListingCensus:
+    """A census naming `master` and listing `listed` as its replicas (all up), then, after
+    `then_failing_over` queries, reporting a failover under way; counts its queries."""
+
+    def __init__(
+        self,
+        master: RedisServer,
+        listed: list[tuple[str, int]],
+        then_failing_over: int | None = None,
+    ) -> None:
+        self.master = ("127.0.0.1", master.port)
+        self.listed = frozenset(listed)
+        self.then_failing_over = then_failing_over
+        self.queries = 0
+
+    async def __call__(self) -> ReplicaCensus:
+        self.queries += 1
+        failing = self.then_failing_over is not None and self.queries > self.then_failing_over
+        return ReplicaCensus(self.master, len(self.listed), failing, listed=self.listed)
+
+
+def _durable_store(master: RedisServer, census: ListingCensus) -> RedisSessionStore:
+    return RedisSessionStore(
+        Redis(port=master.port),
+        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+        wait_replicas=1,
+        wait_timeout_ms=1000,
+        deadline=2.0,
+        census=census,
+    )
+
+
+async def test_every_listed_replica_acknowledging_needs_no_census_after_wait(
+    old_and_new: tuple[RedisServer, RedisServer],
+) -> None:
+    # The ROLE behind WAIT shows the listed replica connected and WAIT counted it: whatever a
+    # failover promotes holds the write, so no Sentinel is asked after each batch: two
+    # queries for twenty commits (where to connect, and the cached one before the writes; a
+    # third if a slow machine lets that one age past MAX_AGE), not one per commit.
+    master, replica = old_and_new
+    census = ListingCensus(master, [("127.0.0.1", replica.port)])
+    store = _durable_store(master, census)
+    for n in range(20):
+        await store.commit(f"k{n}", CommitRequest("t", create=True, sets={"a": (0, b"1")}))
+    assert census.queries <= 3
+    await store.close()
+
+
+async def test_a_replica_the_census_did_not_list_proves_nothing(
+    old_and_new: tuple[RedisServer, RedisServer],
+) -> None:
+    # The replica that acknowledged is not the one the Sentinels listed (the listed one is
+    # being promoted, say): counting acknowledgements is not enough, the census after WAIT
+    # decides, and it sees the failover.
+    master, _ = old_and_new
+    # Queries 1 and 2: the census before the write and where to connect.
+    census = ListingCensus(master, [("127.0.0.1", free_port())], then_failing_over=2)
+    store = _durable_store(master, census)
+    request = CommitRequest("t", create=True, sets={"a": (0, b"1")})
+    with pytest.raises(NotDurable):
+        await store.commit("k1", request)
+    assert census.queries >= 3  # then the one after WAIT
+    await store.close()
+
+
+@pytest.mark.sentinel
+async def test_the_replica_a_real_sentinel_lists_is_the_one_role_shows(tmp_path: Path) -> None:
+    # The proof compares the Sentinel's list with the master's ROLE: both must name the
+    # replica alike (the master's view of it), or every commit would ask the Sentinels again.
+    fleet = ReplicatedRedis(tmp_path)
+    connection = connect(RedisOptions(sentinels=[("127.0.0.1", fleet.sentinel_port)]))
+    try:
+        assert connection.census is not None
+        sentinel_census, queries = connection.census, 0
+
+        async def counted() -> ReplicaCensus | None:
+            nonlocal queries
+            queries += 1
+            return await sentinel_census()
+
+        store = RedisSessionStore(
+            connection,
+            Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+            wait_replicas=1,
+            wait_timeout_ms=1000,
+            deadline=2.0,
+            census=counted,
+        )
+        for n in range(20):
+            await store.commit(f"k{n}", CommitRequest("t", create=True, sets={"a": (0, b"1")}))
+        assert 1 <= queries <= 2  # before the writes (again past MAX_AGE), none after each
+    finally:
+        await connection.close()
+        fleet.stop()
 
 
 def _linked(replica: RedisServer) -> bool:

@@ -1,11 +1,14 @@
-"""The census cache: reused while recent, fresh means asked after the call, shared."""
+"""The census cache: reused while recent, fresh means asked after the call, shared; and the
+proof an acknowledgement gives without asking again."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from redis import exceptions as rx
 
+from app.sessions import Ack
 from app.sessions.census import CensusCache, ReplicaCensus
 
 HEALTHY = ReplicaCensus(("10.0.0.1", 6379), 2, failing_over=False)
@@ -86,3 +89,25 @@ async def test_a_forgotten_census_is_asked_again() -> None:
     assert await cache.recent() == failing
     cache.forget()  # the store refused a write on it: the next one must not wait MAX_AGE
     assert await cache.recent() == HEALTHY
+
+
+R1, R2, R3 = ("10.0.0.2", 6379), ("redis-1.redis", 6379), ("10.0.0.3", 6379)
+
+
+def test_an_ack_names_the_replicas_a_master_role_lists() -> None:
+    role = [b"master", 300, [[b"10.0.0.2", b"6379", b"300"], [b"redis-1.redis", b"6379", b"290"]]]
+    assert Ack.of(2, role) == Ack(2, frozenset({R1, R2}))
+    # A replica's ROLE, an error reply (an ACL without ROLE), a WAIT that failed: no proof.
+    assert Ack.of(1, [b"slave", b"10.0.0.1", 6379, b"connected", 300]) == Ack(1, frozenset())
+    assert Ack.of(1, rx.NoPermissionError("NOPERM")) == Ack(1, frozenset())
+    assert Ack.of(rx.ResponseError("ERR"), role).acknowledged == 0
+
+
+def test_only_every_listed_replica_acknowledging_covers_a_write() -> None:
+    census = ReplicaCensus(("10.0.0.1", 6379), 2, False, listed=frozenset({R1, R2}))
+    assert census.covered_by(Ack(2, frozenset({R1, R2})))
+    assert not census.covered_by(Ack(1, frozenset({R1, R2})))  # one had not acknowledged
+    assert not census.covered_by(Ack(2, frozenset({R1, R3})))  # a replica nobody listed
+    assert not census.covered_by(Ack(1, frozenset({R1})))  # a listed one left the master
+    assert not census.covered_by(None)
+    assert not HEALTHY.covered_by(Ack(0, frozenset()))  # nothing listed proves nothing

@@ -82,7 +82,11 @@ class FakeSentinel:
     def __init__(self, master: tuple[str, int], replicas: int = 2) -> None:
         self.master = [b"ip", master[0].encode(), b"port", str(master[1]).encode()]
         self.master += [b"flags", b"master"]
-        self.replicas = [[b"flags", b"slave"]] * replicas
+        # Replicas on the master's host, ports after its own.
+        self.replicas = [
+            [b"ip", master[0].encode(), b"port", str(master[1] + n).encode(), b"flags", b"slave"]
+            for n in range(1, replicas + 1)
+        ]
 
     def call(self, *args: Any, **_: Any) -> asyncio.Future[tuple[Any, None]]:
         future = asyncio.get_running_loop().create_future()
@@ -95,9 +99,11 @@ def test_census_counts_sentinels_naming_another_master() -> None:
         [FakeSentinel(A), FakeSentinel(A), FakeSentinel(B)],  # type: ignore[list-item]
         "sessionfleet",
     )
-    assert asyncio.run(split()) == ReplicaCensus(A, 2, failing_over=False, dissenting=1)
+    # Only the replicas the agreeing Sentinels list: B's are another master's.
+    listed = frozenset({(A[0], A[1] + 1), (A[0], A[1] + 2)})
+    assert asyncio.run(split()) == ReplicaCensus(A, 2, False, dissenting=1, listed=listed)
     agreed = sentinel_census(
         [FakeSentinel(A) for _ in range(3)],  # type: ignore[misc]
         "sessionfleet",
     )
-    assert asyncio.run(agreed()) == ReplicaCensus(A, 2, failing_over=False, dissenting=0)
+    assert asyncio.run(agreed()) == ReplicaCensus(A, 2, False, dissenting=0, listed=listed)
