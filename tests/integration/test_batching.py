@@ -189,6 +189,33 @@ async def test_a_batch_is_written_at_most_max_batch_commands_at_a_time(
     await batcher.close()
 
 
+async def test_a_batch_goes_out_once_it_holds_flush_at_commands(redis_server: RedisServer) -> None:
+    # Not at the end of the event-loop iteration: Redis starts on the first commands while
+    # the process still runs the code that queues the rest.
+    batcher = CommandBatcher(Redis.from_url(redis_server.url), flush_at=3)
+    await batcher.call("PING")  # connected
+    pipe = batcher._pipe
+    assert pipe is not None
+    writes: list[int] = []
+    send = pipe.send
+
+    def counting_send(calls: list[Any]) -> None:
+        writes.append(len(calls))
+        send(calls)
+
+    pipe.send = counting_send  # type: ignore[method-assign]
+    calls = [batcher.call("INCR", "eager") for _ in range(2)]
+    assert writes == []
+    calls.append(batcher.call("INCR", "eager"))
+    assert writes == [3]  # written before this code gave the loop a turn
+    calls += [batcher.call("INCR", "eager") for _ in range(4)]
+    assert writes == [3, 3]
+    replies = await asyncio.gather(*calls)
+    assert writes == [3, 3, 1]  # the rest at the end of the iteration
+    assert [int(reply) for reply, _ in replies] == list(range(1, 8))
+    await batcher.close()
+
+
 async def test_nothing_more_is_written_while_the_server_reads_nothing(
     own_server: RedisServer,
 ) -> None:
