@@ -170,7 +170,7 @@ class ClusterCommands:
             if asking:
                 node.call("ASKING", deadline=deadline).add_done_callback(_ignore)
             try:
-                reply, acked = await node.call(*args, wait=wait, deadline=deadline)
+                reply, ack = await node.call(*args, wait=wait, deadline=deadline)
             except (rx.ConnectionError, rx.TimeoutError):
                 self._stale()  # a master gone: the retry asks where the slot went
                 raise
@@ -183,7 +183,7 @@ class ClusterCommands:
             else:
                 if isinstance(reply, rx.ClusterDownError | rx.ReadOnlyError):
                     self._stale()
-                return reply, acked
+                return reply, ack
         return rx.TryAgainError(f"TRYAGAIN more than {MAX_REDIRECTS} redirections"), None
 
     def _any_master(self) -> Address | None:

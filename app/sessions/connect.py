@@ -68,10 +68,10 @@ class RedisConnection:
         given, else None). An error reply is raised (redis-py's exception
         classes); so is a lost connection (`ConnectionError`: retry it). No deadline and no
         retry of its own: wrap it in `with_retry`."""
-        reply, acked = await self.commands.call(*args, wait=wait)
+        reply, ack = await self.commands.call(*args, wait=wait)
         if isinstance(reply, Exception):
             raise reply
-        return reply, acked
+        return reply, ack
 
     async def close(self) -> None:
         for close in self.closers:
