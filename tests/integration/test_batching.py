@@ -166,11 +166,8 @@ async def test_a_connection_lost_mid_batch_fails_every_caller_and_the_next_call_
     assert second_id != first_id
 
 
-async def test_a_batch_is_written_at_most_max_batch_commands_at_a_time(
-    redis_db: redis.Redis, redis_server: RedisServer
-) -> None:
-    batcher = CommandBatcher(Redis.from_url(redis_server.url), max_batch=4)
-    await batcher.call("PING")  # connected
+def _count_writes(batcher: CommandBatcher) -> list[int]:
+    """The number of commands in each write on `batcher`'s (open) connection from now on."""
     pipe = batcher._pipe
     assert pipe is not None
     writes: list[int] = []
@@ -181,6 +178,15 @@ async def test_a_batch_is_written_at_most_max_batch_commands_at_a_time(
         send(calls)
 
     pipe.send = counting_send  # type: ignore[method-assign]
+    return writes
+
+
+async def test_a_batch_is_written_at_most_max_batch_commands_at_a_time(
+    redis_db: redis.Redis, redis_server: RedisServer
+) -> None:
+    batcher = CommandBatcher(Redis.from_url(redis_server.url), max_batch=4)
+    await batcher.call("PING")  # connected
+    writes = _count_writes(batcher)
     replies = await asyncio.gather(*(batcher.call("INCR", "n", wait=(10, 0)) for _ in range(10)))
     assert writes == [4, 4, 2]
     assert sorted(int(reply) for reply, _ in replies) == list(range(1, 11))
@@ -194,16 +200,7 @@ async def test_a_batch_goes_out_once_it_holds_flush_at_commands(redis_server: Re
     # the process still runs the code that queues the rest.
     batcher = CommandBatcher(Redis.from_url(redis_server.url), flush_at=3)
     await batcher.call("PING")  # connected
-    pipe = batcher._pipe
-    assert pipe is not None
-    writes: list[int] = []
-    send = pipe.send
-
-    def counting_send(calls: list[Any]) -> None:
-        writes.append(len(calls))
-        send(calls)
-
-    pipe.send = counting_send  # type: ignore[method-assign]
+    writes = _count_writes(batcher)
     calls = [batcher.call("INCR", "eager") for _ in range(2)]
     assert writes == []
     calls.append(batcher.call("INCR", "eager"))
