@@ -127,7 +127,8 @@ class RedisSessionStore:
     async def _retry(
         self, op: Callable[[], Awaitable[T]], name: str, *, batched: bool = False
     ) -> T:
-        # Batched calls time out at the request's deadline by themselves (see `_eval`).
+        # `batched`: the op ends at the request's deadline by itself (its batched calls carry
+        # it, its census queries go through `_within_deadline`): no timer around each attempt.
         result = await with_retry(
             op, self.deadline, name, self.observer.store_retry, op_keeps_deadline=batched
         )
@@ -172,7 +173,7 @@ class RedisSessionStore:
         acked, required = (ack.acknowledged if ack else 0), durable.replicas
         proven = durable.census is not None and durable.census.covered_by(ack)
         if self.census is not None and acked >= required and not proven:
-            after = await self._checked(await self.census.fresh())
+            after = await self._checked(await self._within_deadline(self.census.fresh()))
             required = max(required, after.replicas)
         if acked < required:
             self.observer.replica_ack_failed()
@@ -189,7 +190,8 @@ class RedisSessionStore:
             return _Durable(max(self.wait_replicas, online))
         if self.census is None:
             return _Durable(self.wait_replicas)
-        census = await self._checked(await self.census.recent())
+        recent = self.census.cached() or await self._within_deadline(self.census.recent())
+        census = await self._checked(recent)
         return _Durable(max(self.wait_replicas, census.replicas), census)
 
     async def _checked(self, census: ReplicaCensus | None) -> ReplicaCensus:
@@ -271,8 +273,8 @@ class RedisSessionStore:
             durable = await self._durable(session_key(key))
             return await self._eval(_COMMIT, session_key(key), *args, durable=durable)
 
-        if durable:  # Sentinel queries may be involved: the attempt gets a timer of its own
-            reply = await self._retry(durable_commit, "commit")
+        if durable:  # its census queries, too, end at the deadline (`_within_deadline`)
+            reply = await self._retry(durable_commit, "commit", batched=True)
         else:
             commit = partial(self._eval, _COMMIT, session_key(key), *args)
             reply = await self._retry(commit, "commit", batched=True)

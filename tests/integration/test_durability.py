@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,6 +104,25 @@ async def test_no_census_means_no_connection_even_for_a_load(redis_db: redis.Red
     with pytest.raises(StoreUnavailable):
         await store.load("a" * 32)
     assert [c for c in redis_db.client_list() if int(c["id"]) > before] == []
+    await store.close()
+
+
+async def test_a_silent_sentinel_costs_a_commit_its_deadline_not_more(
+    redis_db: redis.Redis,
+) -> None:
+    # No timer wraps a durable commit's attempt: its census queries end at the deadline.
+    silence = asyncio.Event()
+
+    async def silent_sentinels() -> ReplicaCensus | None:
+        await silence.wait()
+        return None
+
+    store = _store_on(redis_db, wait_replicas=1, census=silent_sentinels)  # deadline 0.3 s
+    started = time.monotonic()
+    with pytest.raises(NotDurable):
+        await store.commit("k1", CommitRequest("t1", create=True, sets={"a": (0, b"1")}))
+    assert time.monotonic() - started < 0.5
+    silence.set()  # let the shared query finish before the loop closes
     await store.close()
 
 
