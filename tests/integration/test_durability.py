@@ -53,18 +53,31 @@ async def test_login_without_replica_ack_is_503_not_ok(
     assert "replicas" in response.json()["detail"]
 
 
+def _store(
+    port: int,
+    *,
+    census: CensusQuery | None = None,
+    wait_replicas: int = 1,
+    wait_timeout_ms: int = 50,
+    deadline: float = 0.3,
+) -> RedisSessionStore:
+    """A store on the Redis at `port` (short WAIT and deadline unless told otherwise)."""
+    return RedisSessionStore(
+        Redis(port=port),
+        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
+        wait_replicas=wait_replicas,
+        wait_timeout_ms=wait_timeout_ms,
+        deadline=deadline,
+        census=census,
+    )
+
+
 def _store_on(
     redis_db: redis.Redis, *, wait_replicas: int, census: CensusQuery | None = None
 ) -> RedisSessionStore:
     """A store on the test's standalone Redis, with a short WAIT and deadline."""
-    return RedisSessionStore(
-        Redis(port=redis_db.connection_pool.connection_kwargs["port"]),
-        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-        wait_replicas=wait_replicas,
-        wait_timeout_ms=50,
-        deadline=0.3,
-        census=census,
-    )
+    port = redis_db.connection_pool.connection_kwargs["port"]
+    return _store(port, census=census, wait_replicas=wait_replicas)
 
 
 async def test_a_logout_no_replica_acknowledged_is_not_reported_done(
@@ -159,14 +172,7 @@ async def test_a_commit_after_a_switch_of_master_reaches_the_new_master(
     # still points at the old master: only the census says where to go.
     old, new = old_and_new
     census = Census(old)
-    store = RedisSessionStore(
-        Redis(port=old.port),
-        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-        wait_replicas=1,
-        wait_timeout_ms=200,
-        deadline=5.0,
-        census=census,
-    )
+    store = _store(old.port, census=census, wait_timeout_ms=200, deadline=5.0)
     first = CommitRequest("t1", create=True, sets={"a": (0, b"1")}, durable=True)
     await store.commit("k1", first)
 
@@ -204,14 +210,7 @@ class ListingCensus:
 
 
 def _durable_store(master: RedisServer, census: ListingCensus) -> RedisSessionStore:
-    return RedisSessionStore(
-        Redis(port=master.port),
-        Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-        wait_replicas=1,
-        wait_timeout_ms=1000,
-        deadline=2.0,
-        census=census,
-    )
+    return _store(master.port, census=census, wait_timeout_ms=1000, deadline=2.0)
 
 
 async def test_every_listed_replica_acknowledging_needs_no_census_after_wait(
@@ -290,13 +289,7 @@ async def test_a_load_from_a_replica_is_refused_not_read_as_no_session(tmp_path:
     master = RedisServer(tmp_path / "m")
     replica = RedisServer(tmp_path / "r", None, "--replicaof", "127.0.0.1", str(master.port))
     try:
-        store = RedisSessionStore(
-            Redis.from_url(replica.url),
-            Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096),
-            wait_replicas=0,
-            wait_timeout_ms=100,
-            deadline=0.5,
-        )
+        store = _store(replica.port, wait_replicas=0, wait_timeout_ms=100, deadline=0.5)
         with pytest.raises(StoreUnavailable):
             await store.load("a" * 32)  # a session the replica does not (yet) hold
         await store.close()
@@ -314,22 +307,12 @@ async def test_reads_leave_a_deposed_master_once_the_census_names_another(
     # its user was told, in a make e2e upgrade run).
     old, new = old_and_new
     census = Census(old)
-    limits = Limits(idle_ms=60_000, lifetime_ms=600_000, max_bytes=4096)
-    store = RedisSessionStore(
-        Redis(port=old.port),
-        limits,
-        wait_replicas=0,
-        wait_timeout_ms=0,
-        deadline=2.0,
-        census=census,
-    )
+    store = _store(old.port, census=census, wait_replicas=0, wait_timeout_ms=0, deadline=2.0)
     await store.commit("k", CommitRequest("t1", create=True, sets={"a": (0, b"1")}))
     wait_until(lambda: new.client.exists("sf:{k}:s") == 1, 5, "the session replicated")
 
     new.client.replicaof("no", "one")  # promoted; the old master is left as it was
-    on_new = RedisSessionStore(
-        Redis(port=new.port), limits, wait_replicas=0, wait_timeout_ms=0, deadline=2.0
-    )
+    on_new = _store(new.port, wait_replicas=0, wait_timeout_ms=0, deadline=2.0)
     await on_new.commit("k", CommitRequest("t2", create=False, sets={"a": (1, b"2")}))
     await on_new.close()
     census.master = ("127.0.0.1", new.port)
