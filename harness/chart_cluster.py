@@ -130,7 +130,8 @@ class ClusterFleet:
             "SF_DATA_DIR": str(node.datadir),
             "SF_REDIS_PASSWORD_FILE": str(self.secret),
             "SF_CLUSTER_NODE_TIMEOUT": str(self.node_timeout_ms),
-            "SF_HANDOVER_SECONDS": "10",
+            # As the chart sets it: room for a second election after a lost one.
+            "SF_HANDOVER_SECONDS": str(4 * self.node_timeout_ms // 1000 + 8),
         }
 
     def start_node(self, node: ClusterNode) -> None:

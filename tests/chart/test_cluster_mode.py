@@ -290,6 +290,21 @@ def test_cluster_values_reach_the_pods() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("redis", "budget"),
+    [
+        ({}, "28"),  # 4 x 5 s + 8: a second election fits
+        ({"cluster": {"nodeTimeoutMs": 7000}}, "36"),
+        ({"handoverSeconds": 33}, "33"),  # a longer budget is kept
+    ],
+)
+def test_the_prestop_has_room_for_a_second_election(redis: dict[str, Any], budget: str) -> None:
+    [shard, *_] = shard_sets(cluster({"redis": redis}))
+    pod = shard["spec"]["template"]["spec"]
+    assert env_of(pod["containers"][0])["SF_HANDOVER_SECONDS"] == budget
+    assert pod["terminationGracePeriodSeconds"] > int(budget)
+
+
 def test_names_fit_with_the_longest_release_and_two_digit_shards() -> None:
     objects = cluster({"fullnameOverride": "x" * 60, "redis": {"cluster": {"shards": 12}}})
     for statefulset in shard_sets(objects):

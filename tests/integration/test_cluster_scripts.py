@@ -8,8 +8,10 @@ leaves it healthy, so any one of them can run alone."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -237,14 +239,64 @@ def test_two_masters_restarted_at_once_hand_over_without_a_majority(
     assert read_sessions(cluster, written) == written
 
 
+def node_logs(*nodes: ClusterNode) -> str:
+    """The nodes' Redis logs, for an assertion message: why an election went as it did."""
+    return "\n".join(f"--- :{n.port}\n{n.proc.tail(60) if n.proc else ''}" for n in nodes)
+
+
 def test_prestop_hands_a_master_over_to_its_replica(cluster: ClusterFleet) -> None:
     written = write_sessions(cluster, "prestop")
     master = shard_master(cluster, 1)
     [replica] = [n for n in cluster.nodes if n.shard == 1 and n is not master]
     result = cluster.prestop(master)
     assert result.returncode == 0, result.stderr
-    assert "handed over to" in result.stderr
+    assert "handed over to" in result.stderr, f"{result.stderr}\n{node_logs(master, replica)}"
     assert "slave" in cluster.myself(master).flags
+    assert cluster.myself(master).master == cluster.myself(replica).id
+    cluster.wait_healthy()
+    assert read_sessions(cluster, written) == written
+
+
+def test_prestop_asks_again_when_the_election_is_lost(cluster: ClusterFleet) -> None:
+    """Redis drops a manual failover whose election is lost (too few votes in time) after 5 s,
+    and lets that replica stand again only 4 x node-timeout after it first stood. Here the
+    votes are late: enough other masters are stopped (SIGSTOP) that the rest are no majority,
+    until Redis has dropped the first attempt. The pre-stop must ask again, not stop a master
+    whose replica never took over (that would cost the shard a failure detection)."""
+    written = write_sessions(cluster, "re-elect")
+    master = shard_master(cluster, 2)
+    [replica] = [n for n in cluster.nodes if n.shard == 2 and n is not master]
+    others = [shard_master(cluster, s) for s in range(cluster.shards) if s != 2]
+    quorum = (len(others) + 1) // 2 + 1
+    # The master itself votes too: leave it and the others still running short of a quorum.
+    silenced = others[: len(others) + 2 - quorum]
+    offset = len(replica.proc.log.read_text()) if replica.proc else 0
+    try:
+        for node in silenced:
+            assert node.proc is not None
+            node.proc.signal(signal.SIGSTOP)
+        with ThreadPoolExecutor(1) as pool:
+            handover = pool.submit(cluster.prestop, master)
+            wait_until(
+                lambda: (
+                    replica.proc is not None
+                    and "Manual failover timed out" in replica.proc.log.read_text()[offset:]
+                ),
+                15,
+                "the first manual failover dropped",
+            )
+            for node in silenced:
+                assert node.proc is not None
+                node.proc.signal(signal.SIGCONT)
+            result = handover.result(timeout=60)
+    finally:
+        for node in silenced:
+            if node.proc is not None:
+                node.proc.signal(signal.SIGCONT)
+    logs = f"{result.stderr}\n{node_logs(master, replica)}"
+    assert result.returncode == 0, logs
+    assert "CLUSTER FAILOVER again (attempt" in result.stderr, logs
+    assert "handed over to" in result.stderr, logs
     assert cluster.myself(master).master == cluster.myself(replica).id
     cluster.wait_healthy()
     assert read_sessions(cluster, written) == written

@@ -101,6 +101,8 @@ StatefulSets holding sessions before any hook could object. */}}
   value: {{ $redis.maxmemory | quote }}
 - name: SF_CLUSTER_NODE_TIMEOUT
   value: {{ $redis.cluster.nodeTimeoutMs | quote }}
+{{- /* Room for a second election: Redis lets a replica that lost one stand again only
+     4 x node-timeout later. */}}
 - name: SF_HANDOVER_SECONDS
-  value: {{ $redis.handoverSeconds | quote }}
+  value: {{ max (int $redis.handoverSeconds) (add (div (mul 4 (int $redis.cluster.nodeTimeoutMs)) 1000) 8) | quote }}
 {{- end }}

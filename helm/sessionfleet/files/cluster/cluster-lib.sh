@@ -53,8 +53,39 @@ info_field() {
 # wait_role HOST:PORT ROLE : until the node's ROLE is ROLE (master or slave), at most
 # SF_HANDOVER_SECONDS [20]; fails when it never is (a handover that did not happen).
 wait_role() {
+  until_role "$1" "$2" $(( $(date +%s) + ${SF_HANDOVER_SECONDS:-20} ))
+}
+
+# take_over REPLICA [FORCE|TAKEOVER] : has REPLICA take its master's slots (CLUSTER FAILOVER),
+# until it is master or SF_HANDOVER_SECONDS [20] pass; fails when it never is. Redis drops a
+# manual failover whose election was lost (a vote refused, or late) after 5 s, and lets that
+# replica stand again only 4 x node-timeout after it last stood (2 s at least per half). So
+# one lost election is asked again at that moment, not sooner: each attempt pauses the
+# master's clients while it lasts, and one sent earlier could not win.
+take_over() {
   until_s=$(( $(date +%s) + ${SF_HANDOVER_SECONDS:-20} ))
-  while [ "$(date +%s)" -lt "$until_s" ]; do
+  auth_ms=$(( ${SF_CLUSTER_NODE_TIMEOUT:-5000} * 2 ))
+  [ "$auth_ms" -ge 2000 ] || auth_ms=2000
+  attempt=1
+  while :; do
+    # shellcheck disable=SC2086
+    answer=$(cli "$1" CLUSTER FAILOVER ${2:-}) || true
+    [ "$answer" = "OK" ] || log "CLUSTER FAILOVER ${2:-}on $1: ${answer:-no answer}"
+    again_s=$(( $(date +%s) + (auth_ms * 2 + 999) / 1000 + 1 ))
+    if [ "$again_s" -ge "$until_s" ]; then
+      until_role "$1" master "$until_s"
+      return
+    fi
+    until_role "$1" master "$again_s" && return 0
+    attempt=$((attempt + 1))
+    log "$1 did not take over (an election lost?): CLUSTER FAILOVER again (attempt $attempt)"
+  done
+}
+
+# until_role HOST:PORT ROLE UNTIL_S : polls the node's ROLE until it is ROLE (master or slave)
+# or the clock reaches UNTIL_S (seconds since the epoch); fails when it never is.
+until_role() {
+  while [ "$(date +%s)" -lt "$3" ]; do
     [ "$(cli "$1" ROLE | head -n 1)" = "$2" ] && return 0
     sleep 0.2
   done

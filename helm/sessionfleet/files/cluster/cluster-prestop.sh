@@ -2,8 +2,8 @@
 # Pre-stop of a Redis Cluster node: a master of slots hands them to its most up-to-date
 # in-sync replica first (CLUSTER FAILOVER: the master pauses its clients, the replica catches
 # up to the last write, then takes over with the other masters' votes), so a rolling update
-# or a drain loses no acknowledged write and has no failure-detection gap. Waits up to
-# SF_HANDOVER_SECONDS [20] (below the pod's grace period) for this node to become a replica.
+# or a drain loses no acknowledged write and has no failure-detection gap. Asks again when an
+# election is lost, for up to SF_HANDOVER_SECONDS [20] (below the pod's grace period).
 # A replica, or a master without an in-sync replica, just stops.
 set -eu
 # shellcheck source=cluster-lib.sh
@@ -24,9 +24,7 @@ if [ -z "$replica" ]; then
   exit 0
 fi
 log "master of $slots slots: handing over to $replica"
-answer=$(cli "$replica" CLUSTER FAILOVER)
-[ "$answer" = "OK" ] || { log "CLUSTER FAILOVER on $replica: ${answer:-no answer}"; exit 0; }
-if wait_role "$LOCAL_NODE" slave; then
+if take_over "$replica" && wait_role "$LOCAL_NODE" slave; then
   log "handed over to $replica; now its replica"
   exit 0
 fi

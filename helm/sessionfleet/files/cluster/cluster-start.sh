@@ -114,8 +114,7 @@ hand_over() {
   fi
   candidate=${promotion% *} how=${promotion#* }
   log "master of $5 slots, restarting: promoting my replica $candidate first ($how)"
-  cli "$candidate" CLUSTER FAILOVER "$how" > /dev/null || true
-  if wait_role "$candidate" master; then
+  if take_over "$candidate" "$how"; then
     log "$candidate took over; I rejoin as its replica"
     return 0
   fi
