@@ -268,14 +268,15 @@ def test_prestop_asks_again_when_the_election_is_lost(cluster: ClusterFleet) -> 
     [replica] = [n for n in cluster.nodes if n.shard == 2 and n is not master]
     others = [shard_master(cluster, s) for s in range(cluster.shards) if s != 2]
     quorum = (len(others) + 1) // 2 + 1
-    # The master itself votes too: leave it and the others still running short of a quorum.
+    # The master itself votes too (its log says "Failover auth granted"): leave it and the
+    # others still running short of a quorum.
     silenced = others[: len(others) + 2 - quorum]
     offset = len(replica.proc.log.read_text()) if replica.proc else 0
-    try:
-        for node in silenced:
-            assert node.proc is not None
-            node.proc.signal(signal.SIGSTOP)
-        with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            for node in silenced:
+                assert node.proc is not None
+                node.proc.signal(signal.SIGSTOP)
             handover = pool.submit(cluster.prestop, master)
             wait_until(
                 lambda: (
@@ -285,14 +286,11 @@ def test_prestop_asks_again_when_the_election_is_lost(cluster: ClusterFleet) -> 
                 15,
                 "the first manual failover dropped",
             )
+        finally:
             for node in silenced:
-                assert node.proc is not None
-                node.proc.signal(signal.SIGCONT)
-            result = handover.result(timeout=60)
-    finally:
-        for node in silenced:
-            if node.proc is not None:
-                node.proc.signal(signal.SIGCONT)
+                if node.proc is not None:
+                    node.proc.signal(signal.SIGCONT)
+        result = handover.result(timeout=60)
     logs = f"{result.stderr}\n{node_logs(master, replica)}"
     assert result.returncode == 0, logs
     assert "CLUSTER FAILOVER again (attempt" in result.stderr, logs
