@@ -13,6 +13,14 @@ cd "$(dirname "$0")/.."
 
 debian() { command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; }
 
+# True when root's capability bounding set lacks a capability the kernel knows (Linux only).
+bounding_set_is_short() {
+  local last bounding
+  last=$(cat /proc/sys/kernel/cap_last_cap 2>/dev/null) || return 1
+  bounding=$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)
+  [ "$(printf '%d' "0x$bounding")" -ne $(((1 << (last + 1)) - 1)) ]
+}
+
 case "${1:-}" in
   "") ;;
   --local-cluster)
@@ -54,8 +62,16 @@ if command -v systemctl >/dev/null 2>&1 && systemctl start docker 2>/dev/null; t
 else
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  flags=""
+  if bounding_set_is_short; then
+    # Docker < 23 gives --privileged containers (kind's nodes) capabilities root lacks here.
+    $sudo install -D -m 0755 scripts/runc-within-bounds /usr/local/libexec/sessionfleet/runc-within-bounds
+    flags="--add-runtime within-bounds=/usr/local/libexec/sessionfleet/runc-within-bounds"
+    flags="$flags --default-runtime within-bounds"
+    echo "root lacks capabilities the kernel has: containers run through scripts/runc-within-bounds"
+  fi
   echo "starting dockerd (log: /tmp/sessionfleet-dockerd.log)"
-  $sudo sh -c 'nohup dockerd >/tmp/sessionfleet-dockerd.log 2>&1 &'
+  $sudo sh -c "nohup dockerd $flags >/tmp/sessionfleet-dockerd.log 2>&1 &"
 fi
 for _ in $(seq 1 60); do
   docker info >/dev/null 2>&1 && exit 0
