@@ -4,6 +4,9 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
+# kind, helm, kubectl that scripts/kube-tools.sh had to install (none of yours is replaced:
+# it installs one only where the PATH has none recent enough).
+export PATH := $(CURDIR)/build/tools/bin:$(PATH)
 BIN := $(VENV)/bin
 # sha1sum (GNU coreutils) or shasum (macOS): the same digest, so the same stamp.
 SHA1SUM := $(shell command -v sha1sum >/dev/null 2>&1 && echo sha1sum || echo shasum)
@@ -117,10 +120,21 @@ local-down: ## stop and remove the local container cluster
 	scripts/local-cluster.sh down
 
 # --- kind ----------------------------------------------------------------------------------
-# Settings (env or make VAR=...): KIND_CLUSTER, NAMESPACE, RELEASE, IMAGE, CPK_IMAGE,
-# CPK_PORT_MAPPING; see scripts/kind.sh and docs/kind.md.
+# Settings (env or make VAR=...): KIND_CLUSTER, KIND_OFFLINE=1, KIND_NODE_IMAGE, KIND_HTTP_PORT,
+# NAMESPACE, RELEASE, IMAGE; see scripts/kind.sh and docs/kind.md.
+.PHONY: kind-tools
+kind-tools: ## kind, helm, kubectl at pinned versions, only where missing (into build/tools/bin)
+	scripts/kube-tools.sh kind helm kubectl
+
+.PHONY: kind-node-image
+kind-node-image: ## the offline kind node image (Kubernetes v1.37, from Go modules + Debian; ~25 min cold)
+	scripts/install-system-deps.sh kind
+	scripts/ensure-docker.sh --local-cluster
+	scripts/kind-node-image.sh
+
 .PHONY: kind-up
-kind-up: ## kind cluster (1 control plane + 3 workers) and cloud-provider-kind for the Gateway
+kind-up: kind-tools ## kind cluster (1 control plane + 3 workers, zones a/b/c) + Traefik as Gateway (KIND_OFFLINE=1: nothing pulled)
+	@if [ "$(KIND_OFFLINE)" = 1 ]; then scripts/install-system-deps.sh kind && scripts/ensure-docker.sh --local-cluster; fi
 	scripts/kind.sh up
 
 .PHONY: kind-load
@@ -128,19 +142,15 @@ kind-load: ## load the app image into the kind nodes (falls back to an image arc
 	scripts/kind.sh load
 
 .PHONY: deploy
-deploy: ## helm install/upgrade onto the kind cluster, wait, helm test (OTEL=1: send traces)
+deploy: kind-tools ## helm upgrade --install onto the kind cluster, wait, helm test (OTEL=1: send traces)
 	scripts/kind.sh deploy
-
-.PHONY: observability-up
-observability-up: ## Collector + Jaeger, Prometheus + Grafana (sessionfleet dashboard) on kind
-	scripts/kind.sh observability
 
 .PHONY: undeploy
 undeploy: ## helm uninstall and delete the namespace
 	scripts/kind.sh undeploy
 
 .PHONY: kind-down
-kind-down: ## delete the kind cluster; stop cloud-provider-kind if it serves no other cluster
+kind-down: ## delete the kind cluster
 	scripts/kind.sh down
 
 # --- load tests ----------------------------------------------------------------------------

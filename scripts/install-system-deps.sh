@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project runs (only those missing). Needs root or sudo.
 # Usage: scripts/install-system-deps.sh [package-group...]
-#   groups: test (default), bench, docker (engine + local-cluster tools), docker-engine
+#   groups: test (default), bench, docker (engine + local-cluster tools), docker-engine, kind
 # Debian only (apt-get, bash 4): never on the path of `make image` where Docker already answers.
 set -euo pipefail
 
@@ -17,6 +17,9 @@ declare -A binary_of=(
   [docker.io]=dockerd
   [mmdebstrap]=mmdebstrap
   [docker-compose]=docker-compose
+  [gcc]=gcc
+  [libseccomp-dev]=/usr/include/seccomp.h
+  [jq]=jq
 )
 groups=("${@:-test}")
 wanted=()
@@ -28,13 +31,21 @@ for group in "${groups[@]}"; do
     bench) wanted+=(wrk) ;;
     docker) wanted+=(docker.io mmdebstrap docker-compose) ;;
     docker-engine) wanted+=(docker.io) ;;
+    # The offline kind node image: runc is built with cgo against libseccomp; the pause
+    # binary is compiled from C; scripts/runc-within-bounds edits OCI specs with jq.
+    kind) wanted+=(docker.io mmdebstrap gcc libseccomp-dev jq) ;;
     *) echo "unknown group: $group" >&2; exit 2 ;;
   esac
 done
 
 missing=()
 for package in "${wanted[@]}"; do
-  command -v "${binary_of[$package]}" >/dev/null 2>&1 || missing+=("$package")
+  probe=${binary_of[$package]}
+  if [ "${probe#/}" != "$probe" ]; then
+    [ -e "$probe" ] || missing+=("$package") # a file the package installs
+  else
+    command -v "$probe" >/dev/null 2>&1 || missing+=("$package")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

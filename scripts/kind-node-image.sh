@@ -15,11 +15,13 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=kube-build.sh
 . scripts/kube-build.sh # versions.env, kube_build
+# shellcheck source=image-lib.sh
+. scripts/image-lib.sh # scratch_image, debian_image
 NODE_IMAGE=${NODE_IMAGE:-sessionfleet/kind-node:$KUBERNETES_VERSION}
 LOCAL=localhost/sessionfleet-kind # the images this script makes for the node's containerd
 cache=${SESSIONFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sessionfleet}
 inputs=$(cat k8s/kind/node-image/* scripts/kind-node-image.sh scripts/kube-build.sh scripts/go-build.sh \
-  scripts/runc-within-bounds | sha256sum | cut -c1-16)
+  scripts/runc-within-bounds scripts/image-lib.sh | sha256sum | cut -c1-16)
 
 log() { echo "kind-node-image: $*" >&2; }
 
@@ -56,35 +58,6 @@ build_programs() {
 }
 
 # --- images for the node's containerd --------------------------------------------------------
-# A static binary alone, as the official images ship it (distroless): $1 tag, $2 entrypoint
-# (JSON), then the binaries (path, or path=name), put in /usr/local/bin.
-scratch_image() {
-  local tag=$1 entrypoint=$2 root binary
-  shift 2
-  root=$(mktemp -d)
-  mkdir -p "$root/usr/local/bin" "$root/etc" "$root/tmp" "$root/var/run"
-  chmod 1777 "$root/tmp"
-  for binary in "$@"; do
-    install -m 0755 "${binary%=*}" "$root/usr/local/bin/$(basename "${binary#*=}")"
-  done
-  echo 'nonroot:x:65532:65532::/home/nonroot:/sbin/nologin' >"$root/etc/passwd"
-  tar -C "$root" -c . | docker import --change "ENTRYPOINT $entrypoint" \
-    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' - "$tag" >/dev/null
-  rm -rf "$root"
-}
-
-# A Debian minbase with packages, then the binaries in /usr/local/bin: $1 tag, $2 packages
-# (comma-separated), $3 entrypoint (JSON), then the binaries.
-debian_image() {
-  local tag=$1 packages=$2 entrypoint=$3 hooks=() file
-  shift 3
-  for file in "$@"; do hooks+=(--customize-hook="copy-in $file /usr/local/bin"); done
-  # shellcheck disable=SC2016 # $1 is mmdebstrap's: the root it builds
-  mmdebstrap --quiet --variant=minbase --include="$packages" ${hooks[@]+"${hooks[@]}"} \
-    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/usr/share/doc "$1"/usr/share/man' \
-    bookworm - | docker import --change "ENTRYPOINT $entrypoint" - "$tag" >/dev/null
-}
-
 # Every image the node needs before it can pull anything: kubeadm's (checked against
 # `kubeadm config images list` below), the CNI's and the storage's. One archive, for ctr.
 build_images() {

@@ -31,11 +31,17 @@ class Helm:
         self.context = context
         self.namespace = namespace
         self.release = release
-        self.cli = shutil.which("helm")
+        # HELM_BIN picks one CLI among several (Helm 3 beside Helm 4: make e2e-helm3).
+        self.cli = shutil.which(os.environ.get("HELM_BIN", "helm"))
 
     @property
     def engine(self) -> str:
-        return "helm CLI" if self.cli else "helm-python-sdk"
+        if not self.cli:
+            return "helm-python-sdk"
+        version = subprocess.run(  # noqa: S603 (the helm binary)
+            [self.cli, "version", "--short"], capture_output=True, text=True, timeout=30
+        )
+        return f"helm CLI {version.stdout.strip()}"
 
     def install(self, values: dict[str, Any], *, timeout_s: int = 600) -> None:
         """Install, or upgrade if the release exists; waits until every object is ready."""
@@ -82,6 +88,18 @@ class Helm:
         if self.cli:
             return self._cli("test", self.release, "--logs", f"--timeout={timeout_s}s")
         return str(self._sdk("test", timeout=timeout_s))
+
+    def rollback(self, revision: int, *, timeout_s: int = 600) -> None:
+        """`helm rollback` to `revision` (CLI only: the library has no rollback)."""
+        if not self.cli:
+            raise ChaosError("helm rollback needs the helm CLI (make kind-tools installs it)")
+        self._cli("rollback", self.release, str(revision), "--wait", f"--timeout={timeout_s}s")
+
+    def history(self) -> list[dict[str, Any]]:
+        """The release's revisions, oldest first (CLI only)."""
+        if not self.cli:
+            raise ChaosError("helm history needs the helm CLI")
+        return list(json.loads(self._cli("history", self.release, "-o", "json")))
 
     def uninstall(self, *, timeout_s: int = 300) -> None:
         if self.cli:

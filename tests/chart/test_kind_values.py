@@ -1,68 +1,64 @@
-"""The values `make deploy` gives the chart on kind (k8s/kind/values-kind.yaml plus what
-scripts/kind.sh adds for kind's docker network), rendered and linted by the real Helm engine."""
+"""The values `make deploy` gives the chart on kind (k8s/kind/values-kind.yaml, plus the
+offline route's Redis image from scripts/kind.sh), rendered and linted by the real Helm engine."""
 
 from __future__ import annotations
 
-import copy
 import subprocess
 from typing import Any
 
+import pytest
 import yaml
-from helm_python.chart import Chart, lint
+from helm_python.chart import lint
 
+from harness.helm import CLUSTER_APIS, render
 from tests.unit.fake_commands import ROOT
 
 CHART = ROOT / "helm" / "sessionfleet"
-SUBNET = "172.19.0.0/16"  # not kind's usual 172.18.0.0/16: the script must not assume it
 
 
-def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Helm's merge of two values files: maps deep-merged, everything else replaced."""
-    result = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
+def kind_values(*, offline: bool) -> dict[str, Any]:
+    values = yaml.safe_load((ROOT / "k8s" / "kind" / "values-kind.yaml").read_text())
+    if offline:
+        script = subprocess.run(
+            ["bash", "-c", "source scripts/kind.sh; offline_values"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        values.update(yaml.safe_load(script.stdout))  # a top-level key values-kind.yaml lacks
+    return values
 
 
-def kind_values() -> dict[str, Any]:
-    script = subprocess.run(
-        ["bash", "-c", f"source scripts/kind.sh; kind_values {SUBNET}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    base = yaml.safe_load((ROOT / "k8s" / "kind" / "values-kind.yaml").read_text())
-    return merged(base, yaml.safe_load(script.stdout))
-
-
-def test_kind_values_lint_strictly() -> None:
-    report = lint(CHART, kind_values(), strict=True, namespace="sessionfleet")
+@pytest.mark.parametrize("offline", [False, True])
+def test_kind_values_lint_strictly(offline: bool) -> None:
+    report = lint(CHART, kind_values(offline=offline), strict=True, namespace="sessionfleet")
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] > 1] == []
 
 
-def test_gateway_network_reaches_the_app_and_is_trusted() -> None:
-    rendered = Chart.load(CHART).render(kind_values(), name="sf", namespace="sessionfleet")
-    objects = [
-        doc
-        for path, text in rendered.items()
-        if not path.endswith("NOTES.txt")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-    [policy] = [
-        o
-        for o in objects
-        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "sf-sessionfleet-app"
-    ]
-    peers = [peer for rule in policy["spec"]["ingress"] for peer in rule.get("from", [])]
-    assert {"ipBlock": {"cidr": SUBNET}} in peers
+def test_the_gateway_is_traefiks_and_its_pods_are_the_trusted_proxies() -> None:
+    objects = render(kind_values(offline=False), api_versions=CLUSTER_APIS)
+    [gateway] = [o for o in objects if o["kind"] == "Gateway"]
+    assert gateway["spec"]["gatewayClassName"] == "traefik"
+    # Traefik serves a listener on the entry point of the same port (k8s/kind/addons).
+    assert [listener["port"] for listener in gateway["spec"]["listeners"]] == [8000]
+    [route] = [o for o in objects if o["kind"] == "HTTPRoute"]
+    assert route["spec"]["parentRefs"][0]["name"] == gateway["metadata"]["name"]
     [deployment] = [o for o in objects if o["kind"] == "Deployment"]
     [app] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "app"]
     env = {e["name"]: e.get("value") for e in app["env"]}
-    assert env["SESSIONFLEET_TRUSTED_PROXIES"] == f"{SUBNET},10.244.0.0/16"
+    cluster = yaml.safe_load((ROOT / "k8s" / "kind" / "cluster.yaml").read_text())
+    assert env["SESSIONFLEET_TRUSTED_PROXIES"] == cluster["networking"]["podSubnet"]
+
+
+def test_offline_values_run_the_locally_built_redis() -> None:
+    objects = render(kind_values(offline=True), api_versions=CLUSTER_APIS)
+    images = {
+        c["image"]
+        for o in objects
+        if o["kind"] == "StatefulSet"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {"sessionfleet/redis:bookworm"}
