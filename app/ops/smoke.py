@@ -48,10 +48,19 @@ def _patiently(
     url: str, cookie: str | None = None, body: dict[str, str] | None = None, seconds: float = 60
 ) -> tuple[int, Message, dict[str, object]]:
     """A request retried while the answer is 503 + Retry-After (a failover or a rolling
-    restart under way: what any client should do), up to `seconds`."""
+    restart under way: what any client should do), up to `seconds`. A refused connection is
+    retried too: a NetworkPolicy controller lets a new pod's address in only once it has
+    seen the pod (kube-router took up to a few seconds on kind), so this pod's first
+    connections can be rejected."""
     deadline = time.monotonic() + seconds
     while True:
-        status, headers, body_out = _request(url, cookie, body)
+        try:
+            status, headers, body_out = _request(url, cookie, body)
+        except urllib.error.URLError:
+            if time.monotonic() + 1 > deadline:
+                raise
+            time.sleep(1)
+            continue
         retry_after = headers.get("retry-after") if status == 503 else None
         if retry_after is None or time.monotonic() + float(retry_after) > deadline:
             return status, headers, body_out
