@@ -149,6 +149,19 @@ deploy: kind-tools ## helm upgrade --install onto the kind cluster, wait, helm t
 undeploy: ## helm uninstall and delete the namespace
 	scripts/kind.sh undeploy
 
+.PHONY: e2e-kind
+e2e-kind: venv kind-tools ## tests/e2e on the kind cluster through its Gateway, every plan (HELM_BIN=helm3: Helm 3) (~15 min)
+	scripts/kind.sh e2e
+
+# What .ci/run adds to `make test`: a fresh offline kind cluster, the chart installed with the
+# helm CLI, helm test, Locust under chaos through the Gateway, upgrades, rollback, uninstall.
+.PHONY: ci-kind
+ci-kind: venv kind-tools ## CI's kind job: fresh offline cluster, e2e with 60 s plans, cluster deleted (~25 min cached)
+	$(MAKE) kind-down
+	$(MAKE) kind-up KIND_OFFLINE=1
+	$(MAKE) base-images image BASE_IMAGE=sessionfleet/python-base:bookworm
+	E2E_DURATION=60 scripts/kind.sh e2e; status=$$?; $(MAKE) kind-down; exit $$status
+
 .PHONY: kind-down
 kind-down: ## delete the kind cluster
 	scripts/kind.sh down

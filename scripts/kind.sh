@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The kind path: up | load | deploy | undeploy | down. Needs docker, kind, kubectl and helm
+# The kind path: up | load | deploy | undeploy | e2e | down. Needs docker, kind, kubectl and helm
 # (the Makefile's targets install kind/helm/kubectl when missing: scripts/kube-tools.sh).
 # Runs on bash 3.2 (macOS): no bash 4 features.
 # Settings (env):
@@ -194,12 +194,29 @@ main() {
       # Secrets are kept on uninstall (resource-policy: keep); the namespace takes them along.
       kubectl --context "$CONTEXT" delete namespace "$NAMESPACE" --ignore-not-found --wait=false
       ;;
+    e2e)
+      # tests/e2e on this cluster, through its Gateway (Traefik), with the helm CLI on the
+      # PATH (HELM_BIN=helm3: Helm 3's). Extra arguments go to pytest (e.g. -k, or plans).
+      need docker kind kubectl helm
+      shift
+      local redis_image=${E2E_REDIS_IMAGE:-}
+      if [ -z "$redis_image" ] && offline; then
+        redis_image=$OFFLINE_REDIS_IMAGE
+        load_image "$redis_image" "run make base-images first"
+      fi
+      KUBE_CONTEXT=$CONTEXT E2E_TARGET="http://127.0.0.1:$KIND_HTTP_PORT" \
+        E2E_VALUES=${E2E_VALUES:-k8s/kind/values-kind.yaml} \
+        E2E_REDIS_IMAGE=${redis_image:-redis:7.2.7-bookworm} \
+        E2E_LOAD_IMAGE="docker tag {image} {target} && kind load docker-image {target} --name $KIND_CLUSTER" \
+        E2E_REDIS_MODE=${E2E_REDIS_MODE:-sentinel} \
+        "${PYTHON:-.venv/bin/python}" -m pytest tests/e2e -m e2e -v -s -p no:cacheprovider "$@"
+      ;;
     down)
       need kind
       kind delete cluster --name "$KIND_CLUSTER"
       ;;
     *)
-      echo "usage: $0 up|load|deploy|undeploy|down" >&2
+      echo "usage: $0 up|load|deploy|undeploy|e2e|down" >&2
       exit 2
       ;;
   esac

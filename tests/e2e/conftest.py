@@ -14,6 +14,8 @@ Settings (environment):
   E2E_REDIS_MODE      [sentinel] or cluster: the chart's redis.mode (Redis Cluster, 3 x 1)
   E2E_VALUES          extra values file (YAML) for the release
   E2E_POD_CIDR        [10.0.0.0/8] the pod network: where the stand-in ingress runs
+  E2E_TARGET          the URL of the cluster's own Gateway/ingress for the release (make
+                      e2e-kind: Traefik on kind); unset: a stand-in HAProxy in the cluster
   E2E_DURATION [180]  E2E_USERS [24]  seconds and users of each Locust run
   NODE_LOSS_COMMAND / NODE_RESTORE_COMMAND  how to lose a node for real (else emulated)
 """
@@ -177,7 +179,12 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     started = time.monotonic()
     run.helm.install(run.values())
     print(f"\ninstalled {release} in {time.monotonic() - started:.1f} s ({run.helm.engine})")
-    with stand_in_ingress(run):
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("E2E_TARGET"):
+            run.url = os.environ["E2E_TARGET"]
+            wait_until(lambda: _answers(run.url), 120, f"the release through {run.url}")
+        else:
+            stack.enter_context(stand_in_ingress(run))
         yield run
     # Uninstalling is the last test's subject; this only makes sure nothing is left.
     with contextlib.suppress(Exception):
@@ -222,9 +229,7 @@ def stand_in_ingress(run: E2E) -> Iterator[None]:
         "-o",
         "jsonpath={.spec.clusterIP}",
     )
-    if os.environ.get("E2E_TARGET"):
-        run.url = os.environ["E2E_TARGET"]
-    elif _answers(f"http://{address}"):
+    if _answers(f"http://{address}"):
         run.url = f"http://{address}"  # the Service is routable from here (Linux nodes)
     else:
         # Restarted whenever it drops: the stand-in ingress' pod may be lost with its node.

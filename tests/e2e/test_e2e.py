@@ -7,10 +7,12 @@ an upgrade in place, and an uninstall that leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import E2E
@@ -97,6 +99,79 @@ def test_upgrade_in_place_keeps_the_release_working(e2e: E2E) -> None:
     )
     assert ready == "4"
     assert "logged in" in e2e.helm.test()
+
+
+def test_rollback_returns_to_the_previous_revision(e2e: E2E) -> None:
+    # The revision before the in-place upgrade (4 replicas): the chart's default 3.
+    previous = e2e.helm.history()[-2]["revision"]
+    e2e.helm.rollback(previous)
+    deployment = f"deploy/{e2e.release}-sessionfleet-app"
+    e2e.kubectl("-n", e2e.namespace, "rollout", "status", deployment, "--timeout=300s", timeout=320)
+    replicas = e2e.kubectl(
+        "-n", e2e.namespace, "get", deployment, "-o", "jsonpath={.spec.replicas}"
+    )
+    assert replicas == str(previous_replicas(e2e, previous)) != "4"
+    assert e2e.helm.history()[-1]["description"] == f"Rollback to {previous}"
+    assert "logged in" in e2e.helm.test()
+
+
+def previous_replicas(e2e: E2E, revision: int) -> int:
+    values = json.loads(
+        subprocess.run(
+            [
+                e2e.helm.cli or "helm",
+                "get",
+                "values",
+                e2e.release,
+                "--all",
+                "-o",
+                "json",
+                "--revision",
+                str(revision),
+                "--kube-context",
+                e2e.context,
+                "-n",
+                e2e.namespace,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    return int(values["app"]["replicas"])
+
+
+def test_a_forged_forwarded_for_cannot_dodge_the_login_throttle(e2e: E2E) -> None:
+    # Failed logins for names that do not exist, each claiming another client address: were
+    # the forged header believed, every attempt would count against a new address and none
+    # would be locked. Run last but one: it locks this machine's address for the window.
+    limit = int(
+        e2e.kubectl(
+            "-n",
+            e2e.namespace,
+            "get",
+            f"deploy/{e2e.release}-sessionfleet-app",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].env[?(@.name=="
+            "'SESSIONFLEET_LOGIN_MAX_FAILURES_PER_CLIENT')].value}",
+        )
+        or 50
+    )
+    statuses = []
+    with httpx.Client(base_url=e2e.url, timeout=10) as client:
+        for attempt in range(limit + 5):
+            answer = client.post(
+                "/login",
+                json={"username": f"nobody-{attempt}", "password": "wrong-password"},
+                headers={"X-Forwarded-For": f"203.0.113.{attempt % 250 + 1}"},
+            )
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                break
+    assert set(statuses[:-1]) == {401}, statuses
+    assert statuses[-1] == 429, f"{len(statuses)} failed logins, none locked: {statuses[-5:]}"
+    assert len(statuses) <= limit + 1
 
 
 def test_uninstall_leaves_nothing_behind(e2e: E2E) -> None:
