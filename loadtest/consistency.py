@@ -61,7 +61,9 @@ def status_anomaly(
     if reply.status == 401 and logged_in:
         return Anomaly("session_lost", "401 after a successful login")
     if reply.status in TRANSIENT_STATUSES:
-        return Anomaly("unavailable", f"HTTP {reply.status}")
+        # No X-Served-By: no replica answered, the proxy did (a pod gone or stopping).
+        source = "" if reply.served_by else " from the proxy"
+        return Anomaly("unavailable", f"HTTP {reply.status}{source}")
     return Anomaly("unexpected_status", f"HTTP {reply.status}")
 
 

@@ -106,6 +106,24 @@ install_gateway() {
   kubectl --context "$CONTEXT" wait --for=condition=Accepted gatewayclass/traefik --timeout 60s
 }
 
+# metrics-server (k8s/kind/addons/versions.env): what the chart's HPA scales on.
+install_metrics_server() {
+  local image dir
+  # shellcheck source=../k8s/kind/addons/versions.env
+  . k8s/kind/addons/versions.env
+  dir="$(module_dir "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION")/manifests/base"
+  image=$METRICS_SERVER_IMAGE
+  if offline; then
+    image=$(scripts/cluster-images.sh metrics-server)
+    kind load docker-image "$image" --name "$KIND_CLUSTER" >/dev/null
+  fi
+  kubectl --context "$CONTEXT" kustomize "$dir" 2>/dev/null |
+    sed -e "s#image: gcr.io/k8s-staging-metrics-server/metrics-server:master#image: $image#" \
+      -e 's#^\( *\)- --metric-resolution=15s#&\n\1- --kubelet-insecure-tls#' |
+    kubectl --context "$CONTEXT" apply -f - >/dev/null
+  kubectl --context "$CONTEXT" -n kube-system rollout status deploy/metrics-server --timeout 180s
+}
+
 # Loads the image as a single-platform archive: `kind load docker-image` saves every platform
 # an image index names, which fails with Docker's containerd image store ("content digest ...
 # not found") when only one platform is present (kind issue 3795).
@@ -158,6 +176,7 @@ main() {
           ${image_args[@]+"${image_args[@]}"} --wait 240s
       fi
       install_gateway
+      install_metrics_server
       echo "Gateway controller ready; the app's Gateway will answer on http://127.0.0.1:$KIND_HTTP_PORT"
       ;;
     load)
