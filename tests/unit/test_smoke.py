@@ -14,7 +14,7 @@ from app.ops import smoke
 
 
 class Ready(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = json.dumps({"store": "ok"}).encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
