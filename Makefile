@@ -145,6 +145,10 @@ kind-load: ## load the app image into the kind nodes (falls back to an image arc
 deploy: kind-tools ## helm upgrade --install onto the kind cluster, wait, helm test (OTEL=1: send traces)
 	scripts/kind.sh deploy
 
+.PHONY: observability-up
+observability-up: ## Collector + Jaeger, Prometheus + Grafana (sessionfleet dashboard) on kind (pulls their images)
+	scripts/kind.sh observability
+
 .PHONY: undeploy
 undeploy: ## helm uninstall and delete the namespace
 	scripts/kind.sh undeploy

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The kind path: up | load | deploy | undeploy | e2e | down. Needs docker, kind, kubectl and helm
+# The kind path: up | load | deploy | observability | undeploy | e2e | down. Needs docker, kind, kubectl and helm
 # (the Makefile's targets install kind/helm/kubectl when missing: scripts/kube-tools.sh).
 # Runs on bash 3.2 (macOS): no bash 4 features.
 # Settings (env):
@@ -207,6 +207,27 @@ main() {
       echo "gateway: http://127.0.0.1:$KIND_HTTP_PORT (Traefik, through the Gateway's HTTPRoute)"
       echo "then: make loadtest TARGET=http://127.0.0.1:$KIND_HTTP_PORT CHAOS=kubernetes KUBE_CONTEXT=$CONTEXT"
       ;;
+    observability)
+      # Pulls its images (Collector, Jaeger, Prometheus, Grafana): not on an offline cluster yet.
+      need kubectl
+      kubectl --context "$CONTEXT" create namespace observability --dry-run=client -o yaml |
+        kubectl --context "$CONTEXT" apply -f -
+      # Grafana's admin password: random, once; kept across re-runs.
+      if ! kubectl --context "$CONTEXT" -n observability get secret grafana-admin >/dev/null 2>&1; then
+        kubectl --context "$CONTEXT" -n observability create secret generic grafana-admin \
+          --from-literal=password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+      fi
+      kubectl --context "$CONTEXT" apply -k k8s/observability
+      local deployment
+      for deployment in jaeger otel-collector prometheus grafana; do
+        kubectl --context "$CONTEXT" -n observability rollout status "deploy/$deployment" --timeout 5m
+      done
+      echo "Jaeger UI:  kubectl --context $CONTEXT -n observability port-forward svc/jaeger 16686"
+      echo "Grafana:    kubectl --context $CONTEXT -n observability port-forward svc/grafana 3000"
+      echo "            (dashboard sessionfleet; admin password: kubectl -n observability get secret"
+      echo "             grafana-admin -o jsonpath='{.data.password}' | base64 -d)"
+      echo "Prometheus: kubectl --context $CONTEXT -n observability port-forward svc/prometheus 9090"
+      ;;
     undeploy)
       need helm kubectl
       helm uninstall "$RELEASE" --kube-context "$CONTEXT" --namespace "$NAMESPACE" --wait || true
@@ -235,7 +256,7 @@ main() {
       kind delete cluster --name "$KIND_CLUSTER"
       ;;
     *)
-      echo "usage: $0 up|load|deploy|undeploy|e2e|down" >&2
+      echo "usage: $0 up|load|deploy|observability|undeploy|e2e|down" >&2
       exit 2
       ;;
   esac
