@@ -132,6 +132,12 @@ kind-node-image: ## the offline kind node image (Kubernetes v1.37, from Go modul
 	scripts/ensure-docker.sh --local-cluster
 	scripts/kind-node-image.sh
 
+# Everything the offline cluster builds (node image, add-on images, kind/helm/kubectl), without
+# starting anything: .ci/run builds these while the test suite runs.
+.PHONY: kind-images
+kind-images: kind-node-image kind-tools ## build the offline kind images and tools (cached by version; ~45 min cold)
+	scripts/cluster-images.sh traefik $(if $(filter 0,$(KIND_METRICS_SERVER)),,metrics-server) >/dev/null
+
 .PHONY: kind-up
 kind-up: kind-tools ## kind cluster (1 control plane + 3 workers, zones a/b/c) + Traefik as Gateway (KIND_OFFLINE=1: nothing pulled)
 	@if [ "$(KIND_OFFLINE)" = 1 ]; then scripts/install-system-deps.sh kind && scripts/ensure-docker.sh --local-cluster; fi
@@ -162,7 +168,7 @@ e2e-kind: venv kind-tools ## tests/e2e on the kind cluster through its Gateway, 
 .PHONY: ci-kind
 ci-kind: venv kind-tools ## CI's kind job: fresh offline cluster; install, helm test, 60 s of crashes, upgrade, rollback, uninstall (~15 min cached)
 	$(MAKE) kind-down
-	$(MAKE) kind-up KIND_OFFLINE=1
+	$(MAKE) kind-up KIND_OFFLINE=1 KIND_METRICS_SERVER=0
 	$(MAKE) base-images image BASE_IMAGE=sessionfleet/python-base:bookworm
 	E2E_DURATION=60 E2E_PLAN=crashes scripts/kind.sh e2e -k "not rolling_upgrade"; \
 	  status=$$?; $(MAKE) kind-down; exit $$status

@@ -11,6 +11,7 @@
 #   KIND_NODE_IMAGE  a node image of your own (default: k8s/kind/cluster.yaml's kindest/node,
 #                    or with KIND_OFFLINE=1 the one scripts/kind-node-image.sh builds)
 #   KIND_HTTP_PORT   host port of the Gateway (8090), on 127.0.0.1
+#   KIND_METRICS_SERVER=0  `up` leaves metrics-server out (no HPA metrics; CI's job needs none)
 #   NAMESPACE, RELEASE, IMAGE, OTEL=1   where and what `deploy` installs
 set -euo pipefail
 
@@ -176,7 +177,7 @@ main() {
           ${image_args[@]+"${image_args[@]}"} --wait 240s
       fi
       install_gateway
-      install_metrics_server
+      [ "${KIND_METRICS_SERVER:-1}" = 0 ] || install_metrics_server
       echo "Gateway controller ready; the app's Gateway will answer on http://127.0.0.1:$KIND_HTTP_PORT"
       ;;
     load)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the kind path's tools are there: a user's own kind/helm/kubectl on the PATH are
 # kept when recent enough; a missing (or too old) one is built with the ordinary `go` command
-# from the Go module proxy at the pinned version below, into build/tools/bin, which the
-# Makefile puts first on the PATH (so it is used only when it had to be installed).
+# from the Go module proxy at the pinned version below, once per machine (kept in
+# $SESSIONFLEET_CACHE/tools by version), and copied into build/tools/bin, which the Makefile
+# puts first on the PATH (so it is used only when it had to be installed).
 #   scripts/kube-tools.sh [kind] [helm] [helm3] [kubectl]   (default: kind helm kubectl)
 # helm3 is Helm 3 beside Helm 4, as build/tools/bin/helm3 (for the Helm 3 checks).
 # Runs on bash 3.2 (macOS): no bash 4 features here.
@@ -15,6 +16,7 @@ HELM3_VERSION=v3.21.4
 KIND_MIN=0.33.0 # the oldest kind the pinned node image is published for
 HELM_MIN=3.14.0
 TOOLS=$PWD/build/tools/bin
+CACHE=${SESSIONFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sessionfleet}/tools
 
 # shellcheck source=kind.sh
 . scripts/kind.sh # version_at_least
@@ -33,13 +35,19 @@ go_install() {
     echo "missing '$2' and no Go to build it with: install $2 (docs/kind.md) or Go" >&2
     exit 1
   }
-  local dir
-  dir=$(mktemp -d)
-  echo "installing $2 ($1) into build/tools/bin" >&2
-  GOBIN=$dir GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" "$1"
+  local dir cached="$CACHE/$2-${1##*@}"
+  if [ ! -x "$cached" ]; then
+    dir=$(mktemp -d)
+    echo "building $2 ($1)" >&2
+    GOBIN=$dir GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" "$1"
+    mkdir -p "$CACHE"
+    mv "$dir/$(basename "${1%@*}")" "$cached.part"
+    mv "$cached.part" "$cached"
+    rm -rf "$dir"
+  fi
+  echo "installing $2 ${1##*@} into build/tools/bin" >&2
   mkdir -p "$TOOLS"
-  mv "$dir/$(basename "${1%@*}")" "$TOOLS/$2"
-  rm -rf "$dir"
+  cp "$cached" "$TOOLS/$2"
 }
 
 [ $# -gt 0 ] || set -- kind helm kubectl
