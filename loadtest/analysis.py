@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import scaling
 from .consistency import FATAL, NON_FATAL
 
 WARMUP_S = 10.0  # the first seconds (logins, connection set-up) are not "normal"
@@ -307,6 +308,15 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
     failed_chaos = [e for e in chaos if not e["ok"]]
     if failed_chaos:
         reasons.append(f"{len(failed_chaos)} chaos actions could not be carried out")
+    replicas = scaling.figures(record.get("replicas", []), requests)
+    if params.get("chaos_plan") == "scale":
+        reasons += scaling.reasons(replicas)
+    seconds = max(1, math.ceil(duration))
+    line = timeline(requests, record["anomalies"], seconds)
+    line["app_replicas"] = {
+        key: scaling.per_second(record.get("replicas", []), key, seconds)
+        for key in ("desired", "ready")
+    }
     return {
         "params": params,
         "started_at": record["started_at"],
@@ -331,7 +341,8 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         "session_anomalies": fatal,
         "fatal_anomalies": [a for a in record["anomalies"] if a["kind"] in FATAL],
         "first_anomalies": record["anomalies"][:50],
-        "timeline": timeline(requests, record["anomalies"], max(1, math.ceil(duration))),
+        "scaling": replicas,
+        "timeline": line,
         "definitions": {
             "warmup_s": WARMUP_S,
             "normal_error_floor": NORMAL_FLOOR,

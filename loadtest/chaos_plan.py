@@ -48,7 +48,12 @@ PLANS: dict[str, list[tuple[float, str]]] = {
         (0.8, "reshard"),
     ],
     "reshard": [(0.3, "reshard"), (0.7, "reshard")],
+    # No fault: the load itself ramps up and down (loadtest/scale_shape.py) and the HPA
+    # must scale the app out and back in; the app's replicas are sampled all along.
+    "scale": [],
 }
+# How often the app's desired and ready replica counts are sampled (Kubernetes backend).
+REPLICA_SAMPLE_S = 5.0
 
 
 def plan(name: str, run_seconds: float) -> list[tuple[float, str]]:
@@ -118,6 +123,30 @@ def execute(
     finally:
         for undone in chaos.cleanup():
             print(f"[chaos clean-up] {undone}", flush=True)
+
+
+def watch_replicas(
+    chaos: ChaosBackend,
+    run: RunState,
+    seconds: float,
+    sleep: Callable[[float], object] | None = None,
+) -> None:
+    """Sample the app's replica counts every REPLICA_SAMPLE_S until `seconds` after the start
+    (a greenlet, killed when the run ends; bounded either way)."""
+    if sleep is None:
+        import gevent
+
+        sleep = gevent.sleep
+    while time.time() - run.started < seconds:
+        try:
+            counts = chaos.app_replicas()
+        except Exception as exc:  # a missed sample is logged, never the end of the run
+            print(f"[replicas] not sampled: {exc}", flush=True)
+        else:
+            if counts is None:
+                return  # this backend cannot tell
+            run.replica_sample(*counts)
+        sleep(REPLICA_SAMPLE_S)
 
 
 def _log(run: RunState, action: str, outcome: str, ok: bool, started: float) -> None:

@@ -123,11 +123,15 @@ def timeline_svg(summary: dict[str, Any]) -> str:
         _Panel(0, seconds, "Latency by request start: p50 solid, p99 dashed", "ms (log scale)"),
         _Panel(0, seconds, "Answered requests per replica (X-Served-By)", "requests/s"),
     ]
+    counts = line.get("app_replicas", {})
+    sampled = any(v is not None for v in counts.get("desired", []))
+    if sampled:
+        panels.append(_Panel(0, seconds, "App replicas: desired dashed, ready solid", "pods"))
     for above, panel in itertools.pairwise(panels):
         panel.top = above.bottom + PANEL_GAP
         panel.bottom = panel.top + PANEL_H
-    throughput, failed, lat, replicas = panels
-    height = replicas.bottom + FOOTER
+    throughput, failed, lat, replicas = panels[:4]
+    height = panels[-1].bottom + FOOTER
 
     y, ticks = _linear(throughput, max(line["ok"], default=1))
     throughput.frame(ticks)
@@ -172,6 +176,14 @@ def timeline_svg(summary: dict[str, Any]) -> str:
         legend.append((name, colour, dash))
     replicas.parts += _legend(replicas.top - 8, legend)
 
+    if sampled:
+        pods = panels[4]
+        known = [v for v in counts["desired"] + counts["ready"] if v is not None]
+        y, ticks = _linear(pods, max(known, default=1))
+        pods.frame(ticks)
+        pods.line(counts["desired"], y, GREY, dash="6 3")
+        pods.line(counts["ready"], y, GREEN)
+
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
         f'width="{WIDTH}" height="{height:.0f}" font-family="sans-serif" font-size="12" '
@@ -183,7 +195,7 @@ def timeline_svg(summary: dict[str, Any]) -> str:
     parts += _chaos_bands(summary["chaos_events"], panels)
     for panel in panels:
         parts += panel.parts
-    parts += _x_axis(replicas, seconds)
+    parts += _x_axis(panels[-1], seconds)
     return "\n".join(parts) + "\n</svg>\n"
 
 

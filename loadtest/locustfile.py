@@ -281,6 +281,7 @@ class TabsUser(SessionUser):
 
 CHAOS: list[ChaosBackend] = []  # the run's backend, for the clean-up on the way out
 CHAOS_RUNS: list[Any] = []  # the greenlet running the plan
+WATCHERS: list[Any] = []  # the greenlet sampling the app's replicas
 # How long the end of a run waits for an action still under way (a helm upgrade, a node
 # coming back): cut short, it would vanish from the record and could leave Helm mid-release.
 UNFINISHED_ACTION_WAIT_S = 600
@@ -356,11 +357,15 @@ def _start(environment: Environment, **_: Any) -> None:
     CHAOS.append(backend)
     plan = chaos_plan.plan(options.chaos_plan, float(options.run_time or 180))
     CHAOS_RUNS.append(gevent.spawn(chaos_plan.execute, plan, backend, RUN))
+    run_seconds = float(options.run_time or 180) + float(options.stop_timeout or 0)
+    WATCHERS.append(gevent.spawn(chaos_plan.watch_replicas, backend, RUN, run_seconds))
 
 
 @events.quitting.add_listener
 def _verdict(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
+    for watcher in WATCHERS:
+        watcher.kill()
     for greenlet in CHAOS_RUNS:  # the load ended: let an action under way finish (bounded)
         started = time.time()
         greenlet.join(timeout=UNFINISHED_ACTION_WAIT_S)

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import analysis, charts, run_state
 from .report_page import index_html
-from .report_text import ms, recovery_table, share
+from .report_text import ms, recovery_table, scaling_line, share
 
 RUN_FILE = "run.json.gz"
 
@@ -39,6 +39,7 @@ def print_verdict(summary: dict[str, Any]) -> None:
         ("replicas seen", ", ".join(summary["hops"]["replicas_seen"]) or "-"),
         *((f"failures: {k}", v) for k, v in summary["failures_by_class"].items()),
         ("sessions lost", summary["sessions_lost"]),
+        *((("replicas", scaling_line(summary)),) if summary.get("scaling") else ()),
         *(("warning", w) for w in summary["verdict"]["warnings"]),
         (
             "VERDICT",

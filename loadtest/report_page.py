@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from .report_text import EVENT_COLUMNS, event_rows, ms, seconds, share
+from .report_text import EVENT_COLUMNS, event_rows, ms, scaling_line, seconds, share
 
 STYLE = """
 body{font-family:sans-serif;max-width:1000px;margin:1.5em auto;color:#222;line-height:1.35}
@@ -185,6 +185,7 @@ started {escape(summary["started_at"])} UTC.</p><ul>{reasons}</ul>
 <h2>Chaos events and recovery</h2>
 {_events(summary)}
 <figure style="margin:0">{svg_inline}</figure>
+{f'<p id="scaling">{escape(scaling_line(summary))}</p>' if summary.get("scaling") else ""}
 {_definitions(summary)}
 <h2>Run parameters</h2>
 {_params(summary)}

@@ -93,3 +93,26 @@ def recovery_table(summary: dict[str, Any]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) for c in EVENT_COLUMNS).rstrip()]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in EVENT_COLUMNS).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def scaling_line(summary: dict[str, Any]) -> str:
+    """The app's replica counts over the run, in one sentence ("" when none were sampled)."""
+    figures = summary.get("scaling")
+    if not figures:
+        return ""
+    first, last = figures["first"], figures["last"]
+    text = (
+        f"App replicas (desired/ready): {first['desired']}/{first['ready']} at the start, "
+        f"peak {figures['peak_desired']}/{figures['peak_ready']} at t = {figures['peak_at_s']:.0f} s, "
+        f"{last['desired']}/{last['ready']} at the end"
+    )
+    if figures["scale_in_from_s"] is not None:
+        failed = figures["failed_during_scale_in"]
+        by_status = ", ".join(
+            f"{n} x {k}" for k, n in figures["failed_during_scale_in_by_status"].items()
+        )
+        text += (
+            f"; scale-in from t = {figures['scale_in_from_s']:.0f} s: {failed} failed requests"
+            + (f" ({by_status})" if by_status else "")
+        )
+    return text + "."

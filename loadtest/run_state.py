@@ -36,6 +36,8 @@ class RunState:
     chaos: list[dict[str, Any]] = field(default_factory=list)
     hops: list[Hops] = field(default_factory=list)
     logins: int = 0
+    # App replicas over time: (seconds into the run, desired, ready).
+    replicas: list[tuple[float, int, int]] = field(default_factory=list)
 
     def second(self, at: float | None = None) -> int:
         return int((at or time.time()) - self.started)
@@ -77,6 +79,9 @@ class RunState:
                 "end_s": round(ended - self.started, 3),
             }
         )
+
+    def replica_sample(self, desired: int, ready: int) -> None:
+        self.replicas.append((round(time.time() - self.started, 1), desired, ready))
 
     def by_kind(self) -> dict[str, int]:
         return dict(Counter(a["kind"] for a in self.anomalies))
@@ -121,6 +126,9 @@ class RunState:
             "logins": self.logins,
             "hops": self.hop_summary(),
             "chaos": self.chaos,
+            "replicas": [
+                {"t": t, "desired": desired, "ready": ready} for t, desired, ready in self.replicas
+            ],
             "anomalies": self.anomalies,
             "requests": {"columns": list(REQUEST_COLUMNS), "rows": rows},
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Locust scenarios against TARGET with a chaos backend, writes a report directory.
 # Env: TARGET (required), CHAOS=none|local|kubernetes, DURATION (seconds, 180), USERS (24),
-#      PLAN (standard), REPORT (reports/<timestamp>), MAX_ERROR_RATE (0.05),
+#      PLAN (standard; scale: a ramp for the HPA, k8s/kind/values-scale.yaml), REPORT (reports/<timestamp>), MAX_ERROR_RATE (0.05),
 #      kubernetes: KUBE_CONTEXT (required: the backend never acts on the current context),
 #        NAMESPACE/RELEASE, NODE_LOSS_COMMAND/NODE_RESTORE_COMMAND (shell, with {node}),
 #        UPGRADE_IMAGE_TAG (the `upgrade` plan), SPARE_NODES (never lost); local:
@@ -44,7 +44,10 @@ if [ -z "${SESSIONFLEET_LOADTEST_PASSWORD:-}${SESSIONFLEET_LOADTEST_PASSWORD_FIL
 fi
 
 mkdir -p "$REPORT"
-exec .venv/bin/locust -f loadtest/locustfile.py --headless --only-summary \
+locustfiles=loadtest/locustfile.py
+# The scale plan's load ramps up and down (a Locust shape class, in a file of its own).
+[ "$PLAN" != scale ] || locustfiles+=,loadtest/scale_shape.py
+exec .venv/bin/locust -f "$locustfiles" --headless --only-summary \
   --host "$TARGET" --users "$USERS" --spawn-rate "$USERS" --run-time "${DURATION}s" --stop-timeout 10 \
   --chaos "$CHAOS" --chaos-plan "$PLAN" --chaos-namespace "$NAMESPACE" --chaos-release "$RELEASE" \
   --chaos-project "$PROJECT" --chaos-context "$KUBE_CONTEXT" \

@@ -71,6 +71,11 @@ class ChaosBackend(ABC):
         """Redis Cluster only: one shard more, slots moved onto it under load."""
         raise ChaosError(f"{type(self).__name__} cannot add shards")
 
+    def app_replicas(self) -> tuple[int, int] | None:
+        """(desired, ready) app replicas, for the report's replicas-over-time; None where the
+        backend has no such count."""
+        return None
+
     def cleanup(self) -> list[str]:
         """Undo whatever a fault left behind (a cordon, a taint, a stopped node); called on
         every way out of a run, so it must be safe to call twice. Returns what it did."""

@@ -259,6 +259,14 @@ class KubernetesCluster(ChaosBackend):
         self.wait_recovered()
         return f"helm upgrade ({helm.engine}): {shards} -> {shards + 1} shards, slots rebalanced"
 
+    def app_replicas(self) -> tuple[int, int]:
+        selector = f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component=app"
+        items = json.loads(self.namespaced("get", "deployment", "-l", selector, "-o", "json"))
+        if len(items["items"]) != 1:
+            raise ChaosError(f"{len(items['items'])} app Deployments match {selector}")
+        deployment = items["items"][0]
+        return deployment["spec"].get("replicas", 1), deployment["status"].get("readyReplicas", 0)
+
     # --- recovery and clean-up -------------------------------------------------------------------
 
     def recovered(self) -> str | None:
