@@ -101,9 +101,10 @@ def scaling_line(summary: dict[str, Any]) -> str:
     if not figures:
         return ""
     first, last = figures["first"], figures["last"]
+    peak = f"{figures['peak_desired']}/{figures['peak_ready']}"
     text = (
         f"App replicas (desired/ready): {first['desired']}/{first['ready']} at the start, "
-        f"peak {figures['peak_desired']}/{figures['peak_ready']} at t = {figures['peak_at_s']:.0f} s, "
+        f"peak {peak} at t = {figures['peak_at_s']:.0f} s, "
         f"{last['desired']}/{last['ready']} at the end"
     )
     if figures["scale_in_from_s"] is not None:
