@@ -308,6 +308,9 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
     failed_chaos = [e for e in chaos if not e["ok"]]
     if failed_chaos:
         reasons.append(f"{len(failed_chaos)} chaos actions could not be carried out")
+    rollout_failures = sum(e["failed_in_window"] for e in events if e["action"] == "restart_app")
+    if params.get("chaos_plan") == "rollouts" and rollout_failures:
+        reasons.append(f"{rollout_failures} requests failed during the app's rolling restarts")
     replicas = scaling.figures(record.get("replicas", []), requests)
     if params.get("chaos_plan") == "scale":
         reasons += scaling.reasons(replicas)

@@ -26,6 +26,9 @@ PLANS: dict[str, list[tuple[float, str]]] = {
     "node": [(0.3, "lose_node"), (0.8, "restore_node")],
     "drain": [(0.3, "drain_node"), (0.8, "restore_node")],
     "upgrade": [(0.2, "upgrade")],
+    # Three rolling restarts of the app alone (Redis untouched): a request they fail is a
+    # terminating or starting pod's, and fails the run (loadtest/analysis.py).
+    "rollouts": [(0.1, "restart_app"), (0.4, "restart_app"), (0.7, "restart_app")],
     # Redis Cluster on Kubernetes (redis.mode: cluster): a shard master's crash, then one
     # shard more (helm upgrade: its pods join, slots and their sessions move onto it).
     # Early: growing rolls the app and runs a Job; it must end well before the load does.

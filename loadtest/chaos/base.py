@@ -67,6 +67,12 @@ class ChaosBackend(ABC):
         """A zero-downtime upgrade under load: app replicas replaced one by one, Redis nodes
         restarted one by one, the master handing over."""
 
+    def restart_app(self) -> str:
+        """A rolling restart of the app alone (what an app-only upgrade does to its pods): each
+        replica replaced in turn, Redis untouched, so any request it fails is a pod's
+        start or stop."""
+        raise ChaosError(f"{type(self).__name__} cannot roll the app alone")
+
     def grow_shards(self) -> str:
         """Redis Cluster only: one shard more, slots moved onto it under load."""
         raise ChaosError(f"{type(self).__name__} cannot add shards")

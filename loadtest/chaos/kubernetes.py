@@ -259,13 +259,28 @@ class KubernetesCluster(ChaosBackend):
         self.wait_recovered()
         return f"helm upgrade ({helm.engine}): {shards} -> {shards + 1} shards, slots rebalanced"
 
+    def restart_app(self) -> str:
+        name = self._app_deployment()["metadata"]["name"]
+        self.acting()
+        self.namespaced("rollout", "restart", f"deployment/{name}")
+        wait = int(self.recover_timeout)
+        self.namespaced(
+            "rollout", "status", f"deployment/{name}", f"--timeout={wait}s", timeout=wait + 10
+        )
+        self.wait_recovered()
+        return f"kubectl rollout restart deployment/{name}: every replica replaced in turn"
+
     def app_replicas(self) -> tuple[int, int]:
+        deployment = self._app_deployment()
+        return deployment["spec"].get("replicas", 1), deployment["status"].get("readyReplicas", 0)
+
+    def _app_deployment(self) -> dict[str, Any]:
         selector = f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component=app"
         items = json.loads(self.namespaced("get", "deployment", "-l", selector, "-o", "json"))
         if len(items["items"]) != 1:
             raise ChaosError(f"{len(items['items'])} app Deployments match {selector}")
-        deployment = items["items"][0]
-        return deployment["spec"].get("replicas", 1), deployment["status"].get("readyReplicas", 0)
+        deployment: dict[str, Any] = items["items"][0]
+        return deployment
 
     # --- recovery and clean-up -------------------------------------------------------------------
 

@@ -141,12 +141,7 @@ class LocalCluster(ChaosBackend):
         gunicorn's graceful stop; the next only once this one is healthy), then Redis nodes one
         at a time, the master last, each running the pod's pre-stop first, as a kubelet does:
         the master hands over before it stops."""
-        self.acting()
-        for replica in ("app-a", "app-b", "app-c"):
-            container = self.container(replica)
-            docker("stop", "--time", "25", container, timeout=60)
-            docker("start", container)
-            self._wait_healthy(container)
+        self.restart_app()
         master = self._require_master()
         for index in [i for i in range(3) if i != master] + [master]:
             redis, sentinel, watch = (
@@ -157,6 +152,17 @@ class LocalCluster(ChaosBackend):
             docker("start", redis, sentinel, watch)
             self.wait_converged(timeout=90)
         return f"rolled app-a, app-b, app-c, then redis nodes, the master redis-{master} last"
+
+    def restart_app(self) -> str:
+        """App replicas replaced one at a time: SIGTERM (gunicorn's graceful stop), the next
+        only once this one is healthy again."""
+        self.acting()
+        for replica in ("app-a", "app-b", "app-c"):
+            container = self.container(replica)
+            docker("stop", "--time", "25", container, timeout=60)
+            docker("start", container)
+            self._wait_healthy(container)
+        return "restarted app-a, app-b, app-c one at a time"
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -120,3 +120,16 @@ def test_the_sampler_records_until_its_deadline_and_survives_a_failed_sample() -
         module.time.time = real_time  # type: ignore[assignment]
     assert [(d, r) for _, d, r in run.replicas] == [(3, 3), (5, 4), (5, 5)]
     assert backend.counts == [(9, 9)]  # 20 s at one sample per 5 s: 4 samples, 1 failed
+
+
+def test_a_request_failed_during_a_rolling_restart_fails_the_rollouts_plan() -> None:
+    rows = [[i * 0.1, 5.0, "w", 1, 200, "a", "/x"] for i in range(600)]
+    rows.append([31.0, 5.0, "w", 0, 502, "", "/x"])
+    rows.sort(key=lambda row: row[0])
+    record = synthetic_run(rows, [("restart_app", 30.0, 40.0)], max_error_rate=0.05)
+    record["params"]["chaos_plan"] = "rollouts"
+    assert analysis.summarize(record)["verdict"]["reasons"] == [
+        "1 requests failed during the app's rolling restarts"
+    ]
+    record["params"]["chaos_plan"] = "upgrade"  # elsewhere, one 502 in 601 is under threshold
+    assert analysis.summarize(record)["verdict"]["pass"]
