@@ -17,6 +17,7 @@ Settings (environment):
   E2E_TARGET          the URL of the cluster's own Gateway/ingress for the release (make
                       e2e-kind: Traefik on kind); unset: a stand-in HAProxy in the cluster
   E2E_DURATION [180]  E2E_USERS [24]  seconds and users of each Locust run
+  E2E_SCALE_DURATION [420]  E2E_SCALE_USERS [48]  the scale plan's (its ramp needs more)
   NODE_LOSS_COMMAND / NODE_RESTORE_COMMAND  how to lose a node for real (else emulated)
 """
 
@@ -107,7 +108,9 @@ class E2E:
             values = merge(values, yaml.safe_load(Path(extra).read_text()))
         return values
 
-    def run_locust(self, plan: str, report: Path) -> subprocess.CompletedProcess[str]:
+    def run_locust(
+        self, plan: str, report: Path, duration: str = "", users: str = ""
+    ) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             "TARGET": self.url,
@@ -116,8 +119,8 @@ class E2E:
             "NAMESPACE": self.namespace,
             "RELEASE": self.release,
             "PLAN": plan,
-            "DURATION": os.environ.get("E2E_DURATION", "180"),
-            "USERS": os.environ.get("E2E_USERS", "24"),
+            "DURATION": duration or os.environ.get("E2E_DURATION", "180"),
+            "USERS": users or os.environ.get("E2E_USERS", "24"),
             "UPGRADE_IMAGE_TAG": self.upgrade_tag,
             "SPARE_NODES": self.ingress_node,
             "REPORT": str(report),

@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.e2e.conftest import E2E
+from harness.processes import ROOT
+from tests.e2e.conftest import E2E, merge
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
@@ -25,9 +27,9 @@ REPORTS = Path(__file__).resolve().parents[2] / "reports"
 MIN_HOP_SHARE = 0.4
 
 
-def _verdict(e2e: E2E, plan: str) -> dict[str, Any]:
+def _verdict(e2e: E2E, plan: str, duration: str = "", users: str = "") -> dict[str, Any]:
     report = REPORTS / f"e2e-{plan}"
-    locust = e2e.run_locust(plan, report)
+    locust = e2e.run_locust(plan, report, duration, users)
     summary = json.loads((report / "summary.json").read_text())
     print(f"\n{plan}: {report}/index.html\n{locust.stdout[-3000:]}")
     assert summary["verdict"]["pass"], (summary["verdict"], locust.stderr[-2000:])
@@ -56,6 +58,38 @@ def test_sessions_survive_crashes_failovers_and_a_lost_node(e2e: E2E) -> None:
     summary = _verdict(e2e, plan)
     done = [event["action"] for event in summary["chaos_events"]]
     assert {"kill_app", "kill_redis_master"} <= set(done)
+
+
+def test_no_request_fails_to_a_rolling_restart_of_the_app(e2e: E2E) -> None:
+    # Three rollouts of the app alone: every failed request would be a terminating or a
+    # starting pod's (the plan's verdict fails the run on one).
+    summary = _verdict(e2e, "rollouts")
+    restarts = [e for e in summary["chaos_events"] if e["action"] == "restart_app"]
+    assert len(restarts) == 3
+    assert sum(e["failed_in_window"] for e in restarts) == 0
+
+
+def test_the_autoscaler_scales_out_under_a_ramp_and_back_in(e2e: E2E) -> None:
+    # The chart's HPA on (k8s/kind/values-scale.yaml), on the metrics of the cluster's
+    # metrics-server; afterwards the fixed replica count again.
+    scale = yaml.safe_load((ROOT / "k8s" / "kind" / "values-scale.yaml").read_text())
+    e2e.helm.upgrade(merge(e2e.values(), scale))
+    try:
+        summary = _verdict(
+            e2e,
+            "scale",
+            duration=os.environ.get("E2E_SCALE_DURATION", "420"),
+            users=os.environ.get("E2E_SCALE_USERS", "48"),
+        )
+        figures = summary["scaling"]
+        assert figures["peak_ready"] >= 5 and figures["failed_during_scale_in"] == 0, figures
+        assert figures["last"]["desired"] < figures["peak_desired"], figures
+    finally:
+        e2e.helm.upgrade(e2e.values())
+        deployment = f"deploy/{e2e.release}-sessionfleet-app"
+        e2e.kubectl(
+            "-n", e2e.namespace, "rollout", "status", deployment, "--timeout=300s", timeout=320
+        )
 
 
 def test_sessions_survive_a_shard_crash_and_a_new_shard(e2e: E2E) -> None:
