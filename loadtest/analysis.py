@@ -311,14 +311,14 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
     rollout_failures = sum(e["failed_in_window"] for e in events if e["action"] == "restart_app")
     if params.get("chaos_plan") == "rollouts" and rollout_failures:
         reasons.append(f"{rollout_failures} requests failed during the app's rolling restarts")
-    replicas = scaling.figures(record.get("replicas", []), requests)
+    samples = record.get("replicas", [])
+    replicas = scaling.figures(samples, requests)
     if params.get("chaos_plan") == "scale":
         reasons += scaling.reasons(replicas)
     seconds = max(1, math.ceil(duration))
     line = timeline(requests, record["anomalies"], seconds)
     line["app_replicas"] = {
-        key: scaling.per_second(record.get("replicas", []), key, seconds)
-        for key in ("desired", "ready")
+        key: scaling.per_second(samples, key, seconds) for key in ("desired", "ready")
     }
     return {
         "params": params,

@@ -4,6 +4,7 @@ requests failed while replicas were being removed (a pod leaving must fail none)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -40,8 +41,9 @@ def figures(samples: list[dict[str, Any]], requests: Sequence[_Request]) -> dict
     window_start = None
     if scale_in is not None:
         window_start = max(s["t"] for s in samples if s["t"] < scale_in["t"])
-    failed = [r for r in requests if window_start is not None and r.start >= window_start]
-    failed = [r for r in failed if not r.ok]
+    failed = [
+        r for r in requests if window_start is not None and r.start >= window_start and not r.ok
+    ]
     return {
         "first": samples[0],
         "last": samples[-1],
@@ -58,10 +60,10 @@ def figures(samples: list[dict[str, Any]], requests: Sequence[_Request]) -> dict
 
 
 def _by_status(failed: Sequence[_Request]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in failed:
-        key = f"{r.status or 'no answer'}" + ("" if r.replica or not r.status else " (proxy)")
-        counts[key] = counts.get(key, 0) + 1
+    counts = Counter(
+        f"{r.status or 'no answer'}" + ("" if r.replica or not r.status else " (proxy)")
+        for r in failed
+    )
     return dict(sorted(counts.items()))
 
 
